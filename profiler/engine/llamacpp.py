@@ -1,0 +1,288 @@
+"""llama.cpp through llama-cpp-python's low-level API: the engine every measurement uses.
+
+Owns model and context lifetimes, batching (prompt chunks of ``n_batch``, one token per sequence per decode
+step, up to ``parallel`` sequences in one batch, as ``llama-batched-bench`` does) and llama.cpp's own timer.
+Python work per generated token is kept to a few ctypes stores and one sampler call, so the harness rate stays
+within a few percent of llama.cpp's. It must not compute metrics or read sensors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from profiler.engine.common import PhaseTimings, PointTimings
+from profiler.errors import EngineError
+from profiler.memory import KV_CACHE_GGML_TYPE
+from profiler.record import Settings
+
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+_log_callback: Any = None
+_backend_ready = False
+
+
+def _llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as e:  # pragma: no cover - a broken install
+        raise EngineError(f"llama-cpp-python is not importable ({e}); run `make install`") from e
+    return llama_cpp
+
+
+def llama_cpp_version() -> str:
+    """The installed llama-cpp-python version."""
+    return str(getattr(_llama(), "__version__", "unknown"))
+
+
+def quiet_llama_logs(verbose: bool = False) -> None:
+    """Silence llama.cpp's and ggml's log output unless ``verbose``."""
+    global _log_callback
+    llama_cpp = _llama()
+    if verbose:  # llama-cpp-python's own callback prints to stderr
+        from llama_cpp import _logger
+
+        _logger.set_verbose(True)
+        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+        return
+    if _log_callback is None:  # keep a reference: ctypes callbacks must outlive their registration
+
+        @llama_cpp.llama_log_callback
+        def _silent(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            return None
+
+        _log_callback = _silent
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p())
+
+
+def _backend_init() -> None:
+    global _backend_ready
+    if not _backend_ready:
+        _llama().llama_backend_init()
+        _backend_ready = True
+
+
+class LlamaCppEngine:
+    """One loaded model; ``run`` creates a context sized for each workload point."""
+
+    def __init__(self, model_path: str | Path, settings: Settings, verbose: bool = False) -> None:
+        self.llama = _llama()
+        self.settings = settings
+        quiet_llama_logs(verbose)
+        _backend_init()
+        params = self.llama.llama_model_default_params()
+        params.n_gpu_layers = settings.n_gpu_layers
+        params.use_mmap = settings.use_mmap
+        self.model = self.llama.llama_model_load_from_file(str(model_path).encode(), params)
+        if not self.model:
+            raise EngineError(f"{model_path}: llama.cpp could not load this model (rerun with --verbose to see why)")
+        self.vocab = self.llama.llama_model_get_vocab(self.model)
+        self.ctx: Any = None
+        self.ctx_shape: tuple[int, int] | None = None
+
+    # --- tokens ------------------------------------------------------------------------------------------
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        """Token ids of ``text`` (with BOS where the model adds one, if ``add_special``)."""
+        data = text.encode()
+        cap = len(data) + 16
+        buf = (self.llama.llama_token * cap)()
+        n = self.llama.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, False)
+        if n < 0:
+            raise EngineError(f"tokenizer needs {-n} slots for a {len(data)}-byte text")
+        return list(buf[:n])
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """Text of ``tokens`` (special tokens omitted)."""
+        out = bytearray()
+        buf = ctypes.create_string_buffer(256)
+        for t in tokens:
+            n = self.llama.llama_token_to_piece(self.vocab, t, buf, len(buf), 0, False)
+            out += buf.raw[: max(n, 0)]
+        return out.decode(errors="replace")
+
+    # --- contexts ----------------------------------------------------------------------------------------
+
+    def _context(self, n_ctx: int, n_seq: int) -> Any:
+        if self.ctx is not None and self.ctx_shape == (n_ctx, n_seq):
+            self.llama.llama_memory_clear(self.llama.llama_get_memory(self.ctx), True)
+            return self.ctx
+        self._free_context()
+        s = self.settings
+        p = self.llama.llama_context_default_params()
+        p.n_ctx, p.n_seq_max = n_ctx, n_seq
+        p.n_batch, p.n_ubatch = max(s.n_batch, n_seq), min(s.n_ubatch, max(s.n_batch, n_seq))
+        p.n_threads, p.n_threads_batch = s.threads, s.threads_batch
+        p.flash_attn_type = FLASH_ATTN[s.flash_attn]
+        p.type_k, p.type_v = KV_CACHE_GGML_TYPE[s.type_k], KV_CACHE_GGML_TYPE[s.type_v]
+        p.no_perf = False
+        p.swa_full = False
+        ctx = self.llama.llama_init_from_model(self.model, p)
+        if not ctx:
+            raise EngineError(
+                f"llama.cpp could not create a context (n_ctx={n_ctx}, parallel={n_seq}, KV {s.type_k}/{s.type_v}); "
+                "a quantized V cache needs flash attention (--flash-attn on); rerun with --verbose to see why"
+            )
+        self.ctx, self.ctx_shape = ctx, (n_ctx, n_seq)
+        return ctx
+
+    def _sampler(self) -> Any:
+        llama, s = self.llama, self.settings
+        chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
+        if s.sampling == "greedy":
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_greedy())
+        else:
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_k(40))
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_temp(0.8))
+            llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(s.seed))
+        return chain
+
+    def _perf(self, ctx: Any) -> PhaseTimings:
+        d = self.llama.llama_perf_context(ctx)
+        # llama.cpp counts single-token decode calls as "eval" and multi-token ones as "prompt eval".
+        return PhaseTimings(ms=d.t_p_eval_ms + d.t_eval_ms, tokens=d.n_p_eval + d.n_eval)
+
+    # --- the measured path -------------------------------------------------------------------------------
+
+    def run(self, prompts: list[list[int]], output_tokens: int) -> PointTimings:
+        """Prefill each prompt as its own sequence, then decode ``output_tokens`` tokens per sequence in lockstep.
+
+        End of sequence is ignored (fixed output length, as llama-bench does).
+        """
+        llama = self.llama
+        n_seq = len(prompts)
+        n_ctx = context_size(max(len(p) for p in prompts), output_tokens, n_seq)
+        ctx = self._context(n_ctx, n_seq)
+        sampler = self._sampler()
+        n_batch = max(self.settings.n_batch, n_seq)
+        batch = llama.llama_batch_init(n_batch, 0, 1)
+        try:
+            llama.llama_perf_context_reset(ctx)
+            t_start = time.perf_counter()
+            last = self._prefill(ctx, batch, sampler, prompts, n_batch)
+            t_first = time.perf_counter()
+            prefill = self._perf(ctx)
+            llama.llama_perf_context_reset(ctx)
+            outputs: list[list[int]] = [[t] for t in last]
+            step_ends = self._decode(ctx, batch, sampler, last, [len(p) for p in prompts], output_tokens - 1, outputs)
+            decode = self._perf(ctx)
+        finally:
+            llama.llama_batch_free(batch)
+            llama.llama_sampler_free(sampler)
+        return PointTimings(
+            t_start=t_start, t_first_token=t_first, step_ends=step_ends,
+            prompt_tokens=sum(len(p) for p in prompts), generated_tokens=sum(len(o) for o in outputs),
+            parallel=n_seq, engine_prefill=prefill, engine_decode=decode,
+            sample_text=self.detokenize(outputs[0][:48]),
+        )
+
+    def _prefill(self, ctx: Any, batch: Any, sampler: Any, prompts: list[list[int]], n_batch: int) -> list[int]:
+        """Process all prompts in chunks of ``n_batch``; sample each sequence's first token from its last logits."""
+        llama = self.llama
+        flat = [(s, pos, tok) for s, prompt in enumerate(prompts) for pos, tok in enumerate(prompt)]
+        first: list[int] = [0] * len(prompts)
+        for start in range(0, len(flat), n_batch):
+            chunk = flat[start : start + n_batch]
+            ends = []
+            for i, (s, pos, tok) in enumerate(chunk):
+                is_last = pos == len(prompts[s]) - 1
+                _put(batch, i, tok, pos, s, is_last)
+                if is_last:
+                    ends.append((s, i))
+            batch.n_tokens = len(chunk)
+            self._decode_call(ctx, batch)
+            for s, i in ends:
+                first[s] = llama.llama_sampler_sample(sampler, ctx, i)
+        return first
+
+    def _decode(
+        self, ctx: Any, batch: Any, sampler: Any, last: list[int], positions: list[int], steps: int,
+        outputs: list[list[int]],
+    ) -> list[float]:
+        """``steps`` decode steps, one token per sequence each; returns the end time of every step."""
+        llama = self.llama
+        n_seq = len(last)
+        pick = self._picker(ctx, sampler, n_seq)
+        for s in range(n_seq):
+            batch.n_seq_id[s] = 1
+            batch.seq_id[s][0] = s
+            batch.logits[s] = True
+        batch.n_tokens = n_seq
+        tokens, pos = batch.token, batch.pos
+        ends: list[float] = []
+        clock = time.perf_counter
+        for step in range(steps):
+            for s in range(n_seq):
+                tokens[s] = last[s]
+                pos[s] = positions[s] + step
+            self._decode_call(ctx, batch)
+            picked = pick()
+            for s in range(n_seq):
+                last[s] = picked[s]
+                outputs[s].append(picked[s])
+            ends.append(clock())
+        return ends
+
+    def _picker(self, ctx: Any, sampler: Any, n_seq: int) -> Callable[[], list[int]]:
+        """Next token of every sequence after a decode step.
+
+        Greedy decoding takes one NumPy argmax over the logits rows: llama.cpp's greedy sampler first builds a
+        candidate array of the whole vocabulary per sequence, which costs more Python-visible time per token
+        than the harness can afford. Other sampling goes through the sampler chain.
+        """
+        llama = self.llama
+        if self.settings.sampling != "greedy":
+            return lambda: [llama.llama_sampler_sample(sampler, ctx, s) for s in range(n_seq)]
+        n_vocab = llama.llama_vocab_n_tokens(self.vocab)
+
+        def argmax() -> list[int]:
+            rows = np.ctypeslib.as_array(llama.llama_get_logits(ctx), shape=(n_seq, n_vocab))
+            return rows.argmax(axis=1).tolist()  # type: ignore[no-any-return]
+
+        return argmax
+
+    def _decode_call(self, ctx: Any, batch: Any) -> None:
+        rc = self.llama.llama_decode(ctx, batch)
+        if rc == 1:
+            raise EngineError("llama.cpp found no KV cache slot for the batch; raise n_ctx")
+        if rc != 0:
+            raise EngineError(f"llama_decode failed with status {rc}")
+
+    # --- lifetime ----------------------------------------------------------------------------------------
+
+    def _free_context(self) -> None:
+        if self.ctx is not None:
+            self.llama.llama_free(self.ctx)
+            self.ctx, self.ctx_shape = None, None
+
+    def close(self) -> None:
+        """Free the context and the model."""
+        self._free_context()
+        if getattr(self, "model", None):
+            self.llama.llama_model_free(self.model)
+            self.model = None
+
+    def __enter__(self) -> LlamaCppEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _put(batch: Any, i: int, token: int, pos: int, seq: int, logits: bool) -> None:
+    batch.token[i] = token
+    batch.pos[i] = pos
+    batch.n_seq_id[i] = 1
+    batch.seq_id[i][0] = seq
+    batch.logits[i] = logits
+
+
+def context_size(prompt_tokens: int, output_tokens: int, n_seq: int) -> int:
+    """KV cells for ``n_seq`` sequences: each gets prompt + output + 1, rounded up to 256 (llama.cpp needs
+    n_ctx divisible by the sequence count, and pads cells to 256)."""
+    per_seq = (prompt_tokens + output_tokens + 1 + 255) // 256 * 256
+    return per_seq * n_seq

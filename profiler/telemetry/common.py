@@ -1,0 +1,60 @@
+"""The sensor protocol: what every sensor (psutil, NVML, RAPL, battery) offers the sampler.
+
+A sensor reads instantaneous values whose keys carry their units (``energy_j`` for a cumulative counter,
+``power_w``, ``rss_bytes``, ``vram_bytes``, ``cpu_util``). An unmeasured quantity is ``None``, never 0.
+Sensors do no threading and no integration; ``profiler.telemetry.sampler`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+Reading = dict[str, float | None]
+
+
+class SensorStatus(BaseModel):
+    """Whether a sensor works here, and why not if it does not (shown to users, stored in records)."""
+
+    name: str
+    available: bool
+    detail: str
+
+
+class Sensor(Protocol):
+    """A source of readings, e.g. ``rapl`` (package energy) or ``process`` (RSS, CPU)."""
+
+    name: str
+    #: ``measured:<name>`` label for energy from this sensor's counter or power samples
+    source: str
+    #: whether ``read`` returns a cumulative ``energy_j`` counter (preferred) or only ``power_w``
+    has_energy_counter: bool
+    #: the counter's update period; windows shorter than a few periods fall back to integrated power
+    counter_period_s: float
+
+    def status(self) -> SensorStatus:
+        """Availability and a one-line explanation."""
+        ...
+
+    def read(self) -> Reading:
+        """Current values; ``energy_j`` is monotonic (wrap-around already handled)."""
+        ...
+
+
+class Energy(BaseModel):
+    """Energy over a measurement window; ``source`` says how it was obtained (``measured:rapl``,
+    ``measured:nvml+estimated:tdp``, ``estimated:tdp`` …) and ``components`` gives joules per source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    energy_j: float | None
+    above_idle_j: float | None = None
+    duration_s: float | None = None
+    mean_power_w: float | None = None
+    idle_power_w: float | None = None
+    source: str
+    components: dict[str, float] = {}
+    cross_check_j: float | None = None
+    cross_check_source: str | None = None
+    notes: list[str] = []
