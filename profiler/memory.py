@@ -134,9 +134,9 @@ def plan(
         problems.append(f"needs {ram / GiB:.2f} GiB RAM, {ram_available / GiB:.2f} GiB free")
     if gpu_layers and vram_available is not None and vram > vram_available:
         problems.append(f"needs {vram / GiB:.2f} GiB VRAM, {vram_available / GiB:.2f} GiB free")
-    if gpu_layers and vram_available is None:
-        problems.append("GPU layers requested but no GPU memory was detected")
     reason = "; ".join(problems) or f"fits ({placement.replace('_', ' ')})"
+    if gpu_layers and vram_available is None and not problems:
+        reason += "; VRAM not checked (no NVML reading of free GPU memory)"
     return MemoryPlan(
         n_ctx=n_ctx, n_parallel=n_parallel, n_gpu_layers=gpu_layers, type_k=type_k, type_v=type_v,
         weights_bytes=model.tensor_bytes, kv_cache_bytes=kv, compute_buffer_bytes=compute,

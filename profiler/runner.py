@@ -20,7 +20,9 @@ from profiler.engine.llamacpp import context_size
 from profiler.errors import HfpError
 from profiler.hardware import HostProfile
 from profiler.models import ModelFile
-from profiler.record import LlamaTimings, PointResult, Repetition, RunRecord, Settings, WorkloadPoint, new_id, now_iso
+from profiler.record import (
+    RUNS_DIR, LlamaTimings, PointResult, Repetition, RunRecord, Settings, WorkloadPoint, new_id, now_iso,
+)
 from profiler.telemetry import IdleBaseline, TelemetryWindow, default_sensors, measure_idle
 from profiler.telemetry.common import Energy, Sensor
 from profiler.telemetry.estimate import TdpModel, cpu_tdp_w
@@ -199,3 +201,30 @@ def measure(model: ModelFile, points: list[WorkloadPoint], settings: Settings, p
             options: RunOptions | None = None, host: HostProfile | None = None) -> RunRecord:
     """Measure ``points`` for ``model`` on this machine and return (and save) the run record."""
     return Runner(model, settings, options or RunOptions(), host).run(points, progress)
+
+
+def record_path(record: RunRecord, options: RunOptions) -> Path:
+    """Where ``measure`` saved ``record``."""
+    return Path(options.record_path) if options.record_path else RUNS_DIR / f"{record.id}.json"
+
+
+def offload_layer_counts(n_layers: int) -> list[int]:
+    """CPU only, quarters of the layers, and everything (output layer included), as a user with a small card
+    would try them."""
+    counts = {0, n_layers // 4, n_layers // 2, 3 * n_layers // 4, n_layers + 1}
+    return sorted(c for c in counts if c >= 0)
+
+
+def offload_sweep(model: ModelFile, point: WorkloadPoint, settings: Settings, options: RunOptions,
+                  progress: Progress | None = None, layers: list[int] | None = None) -> list[RunRecord]:
+    """One run record per GPU layer count at ``point``; each is saved beside the others."""
+    host = hardware.detect(measure=True)
+    if not host.backends.gpu_offload:
+        raise HfpError("this llama.cpp build cannot offload to a GPU; build it with `make cuda` (docs/gpu.md)")
+    records = []
+    base = Path(options.record_path) if options.record_path else None
+    for n in layers or offload_layer_counts(model.n_layers):
+        opts = options.model_copy(update={"record_path": str(base.with_name(f"{base.stem}-ngl{n}.json")) if base else None})
+        s = settings.model_copy(update={"n_gpu_layers": n})
+        records.append(Runner(model, s, opts, host).run([point], progress))
+    return records

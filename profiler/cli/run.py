@@ -1,0 +1,131 @@
+"""``hfp run``: measure a model on this machine and write a run record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from profiler import models, runner
+from profiler.cli.common import echo_json, parse_int_list
+from profiler.errors import ConfigError
+from profiler.memory import KV_CACHE_TYPES
+from profiler.record import RunRecord
+from profiler.summary import offload_table, run_table
+
+
+def _gpu_layers(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if value == "all":
+        return 999
+    try:
+        n = int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a number of layers or 'all', got {value!r}") from None
+    if n < 0:
+        raise click.BadParameter("must be 0 or more")
+    return n
+
+
+@click.command("run")
+@click.option("--model", "-m", "model_spec", default="default", show_default=True,
+              help="GGUF path, folder, Ollama name:tag, or a name from `hfp models`.")
+@click.option("--prompt-tokens", "-p", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--output-tokens", "-n", type=click.IntRange(2), default=64, show_default=True)
+@click.option("--parallel", "-np", default="1,4", show_default=True,
+              help="Comma-separated counts of sequences decoded together (like llama-batched-bench).")
+@click.option("--scenario", help="Measure the workload shape of a scenario (name or YAML path) instead.")
+@click.option("--repetitions", "-r", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--threads", "-t", type=click.IntRange(1), help="CPU threads [default: physical cores].")
+@click.option("--gpu-layers", "-ngl", help="Layers to offload to the GPU: a number or 'all' [default: 0].")
+@click.option("--offload-sweep", is_flag=True, help="Measure decode/prefill across GPU layer counts.")
+@click.option("--batch-size", "-b", type=click.IntRange(1), default=512, show_default=True)
+@click.option("--ubatch-size", "-ub", type=click.IntRange(1), default=512, show_default=True)
+@click.option("--flash-attn", "-fa", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True)
+@click.option("--cache-type-k", "-ctk", type=click.Choice(list(KV_CACHE_TYPES)), default="f16", show_default=True)
+@click.option("--cache-type-v", "-ctv", type=click.Choice(list(KV_CACHE_TYPES)), default="f16", show_default=True)
+@click.option("--sampling", type=click.Choice(["greedy", "seeded"]), default="greedy", show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--no-warmup", is_flag=True, help="Skip the warm-up run before each point.")
+@click.option("--idle-seconds", type=click.FloatRange(0), default=3.0, show_default=True,
+              help="Idle baseline length for whole-package energy sensors (RAPL, NVML, battery).")
+@click.option("--tdp", "tdp_w", type=click.FloatRange(1), help="CPU TDP in W for the energy estimate fallback.")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False),
+              help="Where to write the run record [default: reports/runs/<id>.json].")
+@click.option("--report", "with_report", is_flag=True, help="Also render the HTML/Markdown report.")
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: reports/<id>/].")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
+@click.option("--verbose", "-v", is_flag=True, help="Show llama.cpp's own log.")
+def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, parallel: str, scenario: str | None,
+                repetitions: int, threads: int | None, gpu_layers: str | None, offload_sweep: bool, batch_size: int,
+                ubatch_size: int, flash_attn: str, cache_type_k: str, cache_type_v: str, sampling: str, seed: int,
+                no_warmup: bool, idle_seconds: float, tdp_w: float | None, record_path: str | None,
+                with_report: bool, out: str | None, as_json: bool, verbose: bool) -> None:
+    """Measure a GGUF model through llama.cpp: prefill and decode throughput, TTFT, inter-token latency,
+    peak memory (predicted beside measured) and energy (with its source), at each parallel level.
+
+    Prompts are benign proxy text of the requested token length; output length is fixed (EOS ignored).
+    Writes a schema-versioned run record; Ctrl-C keeps the points already finished, marked incomplete.
+
+    \b
+    Examples:
+      hfp run                                  # default model, parallel 1 and 4
+      hfp run -m ~/models/llama-3.2-3b.Q4_K_M.gguf -p 512 -n 128 --parallel 1,8,16
+      hfp run --scenario bulk-disinformation --report
+    """
+    model = models.resolve(model_spec)
+    ngl = _gpu_layers(gpu_layers)
+    settings = runner.default_settings(
+        threads=threads, threads_batch=threads, n_gpu_layers=ngl, n_batch=batch_size, n_ubatch=ubatch_size,
+        flash_attn=flash_attn, type_k=cache_type_k, type_v=cache_type_v, sampling=sampling, seed=seed,
+        repetitions=repetitions, warmup=not no_warmup,
+    )
+    points = _points(scenario, prompt_tokens, output_tokens, parallel)
+    options = runner.RunOptions(idle_seconds=idle_seconds, tdp_w=tdp_w, verbose=verbose, record_path=record_path)
+    if offload_sweep:
+        records = runner.offload_sweep(model, points[0], settings, options, progress=_bar_factory(as_json))
+        echo_json([r.model_dump(mode="json") for r in records]) if as_json else click.echo(offload_table(records))
+        return
+    try:
+        with _progress(len(points) * repetitions, model.label, as_json) as bar:
+            record = runner.measure(model, points, settings, lambda label: bar.update(1, label), options)
+    except runner.RunInterrupted as e:
+        click.echo(run_table(e.record), err=True)
+        raise
+    _finish(record, runner.record_path(record, options), as_json, with_report, out)
+
+
+def _points(scenario: str | None, prompt_tokens: int, output_tokens: int, parallel: str) -> list:
+    if scenario:
+        from profiler import scenarios, workload
+
+        return workload.plan(scenarios.load(scenario))
+    if parallel.strip() == "":
+        raise ConfigError("--parallel needs at least one level")
+    return runner.points_grid(prompt_tokens, output_tokens, parse_int_list(parallel, "--parallel"))
+
+
+def _progress(total: int, label: str, quiet: bool):  # type: ignore[no-untyped-def]
+    return click.progressbar(length=total, label=f"measuring {label}", file=click.get_text_stream("stderr"),
+                             show_pos=True, item_show_func=lambda item: item, hidden=quiet)
+
+
+def _bar_factory(quiet: bool) -> runner.Progress:
+    return (lambda label: None) if quiet else (lambda label: click.echo(f"  {label}", err=True))
+
+
+def _finish(record: RunRecord, path: Path, as_json: bool, with_report: bool, out: str | None) -> None:
+    if as_json:
+        click.echo(record.model_dump_json(indent=1))
+    else:
+        click.echo(run_table(record))
+        click.echo(f"\nrun record: {path}")
+    if with_report:
+        from profiler import report
+
+        paths = report.build(record, out_dir=Path(out) if out else None)
+        click.echo(f"report: {paths.html}", err=as_json)
+
+
+commands: list[click.Command] = [run_command]

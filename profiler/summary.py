@@ -1,0 +1,70 @@
+"""Plain-text summaries of run records for the terminal.
+
+Owns the console table of ``hfp run`` (mean ± stddev per point, predicted beside measured memory, energy
+with its source). It reads records only; the HTML/Markdown report lives in ``profiler.report``.
+"""
+
+from __future__ import annotations
+
+from profiler.cli.common import table
+from profiler.record import PointResult, RunRecord, Stat
+
+MiB = 1024 * 1024
+
+
+def fmt_stat(stat: Stat | None, scale: float = 1.0, digits: int = 1) -> str:
+    """``mean ± sd`` of a stat, scaled; ``-`` when unmeasured."""
+    if stat is None or stat.mean is None:
+        return "-"
+    sd = f" ± {stat.stddev * scale:.{digits}f}" if stat.n > 1 and stat.stddev is not None else ""
+    return f"{stat.mean * scale:.{digits}f}{sd}"
+
+
+def _rss_delta(p: PointResult) -> str:
+    peak = p.summary.get("peak_rss_bytes")
+    if not peak or peak.mean is None or p.rss_baseline_bytes is None:
+        return "-"
+    return f"{(peak.mean - p.rss_baseline_bytes) / MiB:.0f}"
+
+
+def run_table(record: RunRecord) -> str:
+    """The result table of a run, one row per workload point."""
+    rows = []
+    for p in record.points:
+        s = p.summary
+        rows.append([
+            p.point.label, fmt_stat(s.get("prefill_tok_s")), fmt_stat(s.get("decode_tok_s_per_seq")),
+            fmt_stat(s.get("decode_tok_s_aggregate")), fmt_stat(s.get("ttft_s"), 1e3, 0),
+            f"{fmt_stat(s.get('itl_p50_s'), 1e3, 1)} / {fmt_stat(s.get('itl_p95_s'), 1e3, 1)}",
+            fmt_stat(s.get("e2e_s"), 1, 2), f"{_rss_delta(p)} / {p.memory_predicted.ram_bytes / MiB:.0f}",
+            fmt_stat(s.get("peak_vram_bytes"), 1 / MiB, 0), fmt_stat(s.get("j_per_token"), 1, 3),
+        ])
+    headers = ["point", "prefill t/s", "decode t/s/seq", "decode t/s agg", "TTFT ms", "ITL p50/p95 ms", "e2e s",
+               "RSS MiB meas/pred", "VRAM MiB", "J/token"]
+    st = record.settings
+    head = (f"{record.model.label} ({record.model.params / 1e6:.0f}M params, {record.model.size_bytes / MiB:.0f} MiB) "
+            f"on {record.host.cpu_model}, {st.threads} threads, ngl={st.n_gpu_layers}, fa={st.flash_attn}, "
+            f"KV {st.type_k}/{st.type_v}, {st.repetitions} reps (mean ± sd)")
+    lines = [head, table(rows, headers)]
+    sources = sorted({p.energy_source for p in record.points if p.energy_source})
+    lines.append(f"energy source: {', '.join(sources) or 'none'}; memory: measured = peak RSS above the "
+                 "pre-load baseline (resident pages), predicted = planned allocation")
+    if not record.complete:
+        lines.append(f"INCOMPLETE: {record.interrupted or 'run did not finish'}")
+    return "\n".join(lines)
+
+
+def offload_table(records: list[RunRecord]) -> str:
+    """Decode and prefill per GPU layer count (one record each)."""
+    rows = []
+    for r in records:
+        p = r.points[0]
+        rows.append([
+            r.settings.n_gpu_layers, p.memory_predicted.placement, fmt_stat(p.summary.get("prefill_tok_s")),
+            fmt_stat(p.summary.get("decode_tok_s_aggregate")),
+            f"{p.memory_predicted.vram_bytes / MiB:.0f}", fmt_stat(p.summary.get("peak_vram_bytes"), 1 / MiB, 0),
+            fmt_stat(p.summary.get("j_per_token"), 1, 3), p.energy_source or "-",
+        ])
+    headers = ["gpu layers", "placement", "prefill t/s", "decode t/s", "VRAM MiB pred", "VRAM MiB meas", "J/token",
+               "energy source"]
+    return table(rows, headers)
