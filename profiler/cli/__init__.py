@@ -30,6 +30,10 @@ class HfpGroup(click.Group):
         except HfpError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except click.UsageError as e:  # one line, like every other user error, with where to look for help
+            command = f" {ctx.invoked_subcommand}" if ctx.invoked_subcommand else ""
+            click.echo(f"error: {e.format_message()} (see `hfp{command} --help`)", err=True)
+            sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as e:

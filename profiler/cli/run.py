@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ from profiler.record import RunRecord
 from profiler.summary import offload_table, run_table
 
 
-def _gpu_layers(value: str | None) -> int | None:
+def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None
     if value == "all":
@@ -38,7 +39,8 @@ def _gpu_layers(value: str | None) -> int | None:
 @click.option("--scenario", help="Measure the workload shape of a scenario (name or YAML path) instead.")
 @click.option("--repetitions", "-r", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--threads", "-t", type=click.IntRange(1), help="CPU threads [default: physical cores].")
-@click.option("--gpu-layers", "-ngl", help="Layers to offload to the GPU: a number or 'all' [default: 0].")
+@click.option("--gpu-layers", "-ngl", callback=_gpu_layers,
+              help="Layers to offload to the GPU: a number or 'all' [default: 0].")
 @click.option("--offload-sweep", is_flag=True, help="Measure decode/prefill across GPU layer counts.")
 @click.option("--batch-size", "-b", type=click.IntRange(1), default=512, show_default=True)
 @click.option("--ubatch-size", "-ub", type=click.IntRange(1), default=512, show_default=True)
@@ -58,7 +60,7 @@ def _gpu_layers(value: str | None) -> int | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show llama.cpp's own log.")
 def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, parallel: str, scenario: str | None,
-                repetitions: int, threads: int | None, gpu_layers: str | None, offload_sweep: bool, batch_size: int,
+                repetitions: int, threads: int | None, gpu_layers: int | None, offload_sweep: bool, batch_size: int,
                 ubatch_size: int, flash_attn: str, cache_type_k: str, cache_type_v: str, sampling: str, seed: int,
                 no_warmup: bool, idle_seconds: float, tdp_w: float | None, record_path: str | None,
                 with_report: bool, out: str | None, as_json: bool, verbose: bool) -> None:
@@ -75,9 +77,8 @@ def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, paralle
       hfp run --scenario bulk-disinformation --report
     """
     model = models.resolve(model_spec)
-    ngl = _gpu_layers(gpu_layers)
     settings = runner.default_settings(
-        threads=threads, threads_batch=threads, n_gpu_layers=ngl, n_batch=batch_size, n_ubatch=ubatch_size,
+        threads=threads, threads_batch=threads, n_gpu_layers=gpu_layers, n_batch=batch_size, n_ubatch=ubatch_size,
         flash_attn=flash_attn, type_k=cache_type_k, type_v=cache_type_v, sampling=sampling, seed=seed,
         repetitions=repetitions, warmup=not no_warmup,
     )
@@ -107,7 +108,7 @@ def _points(scenario: str | None, prompt_tokens: int, output_tokens: int, parall
 
 
 def _progress(total: int, label: str, quiet: bool):  # type: ignore[no-untyped-def]
-    return click.progressbar(length=total, label=f"measuring {label}", file=click.get_text_stream("stderr"),
+    return click.progressbar(length=total, label=f"measuring {label}", file=sys.stderr,
                              show_pos=True, item_show_func=lambda item: item, hidden=quiet)
 
 

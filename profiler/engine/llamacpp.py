@@ -143,8 +143,10 @@ class LlamaCppEngine:
 
     def _perf(self, ctx: Any) -> PhaseTimings:
         d = self.llama.llama_perf_context(ctx)
-        # llama.cpp counts single-token decode calls as "eval" and multi-token ones as "prompt eval".
-        return PhaseTimings(ms=d.t_p_eval_ms + d.t_eval_ms, tokens=d.n_p_eval + d.n_eval)
+        # llama.cpp counts single-token decode calls as "eval" and multi-token ones as "prompt eval", and
+        # reports an unused counter as 1 (max(1, n)), so a count only counts when its timer ran.
+        tokens = (d.n_p_eval if d.t_p_eval_ms > 0 else 0) + (d.n_eval if d.t_eval_ms > 0 else 0)
+        return PhaseTimings(ms=d.t_p_eval_ms + d.t_eval_ms, tokens=tokens)
 
     # --- the measured path -------------------------------------------------------------------------------
 

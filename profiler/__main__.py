@@ -1,0 +1,5 @@
+"""``python -m profiler`` runs the hfp command line."""
+
+from profiler.cli import main
+
+main()
