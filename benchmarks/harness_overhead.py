@@ -37,12 +37,14 @@ def main() -> None:
           f"llama-cpp-python {record.llama_cpp_version}; {args.repetitions} repetitions")
     rates = {}
     for p in record.points:
-        ratios = [r.decode_tok_s_aggregate / r.llama.decode_tok_s for r in p.repetitions if r.llama and r.llama.decode_tok_s]
+        pairs = [(r.decode_tok_s_aggregate, r.llama.decode_tok_s) for r in p.repetitions
+                 if r.llama and r.llama.decode_tok_s]
+        ratios = [h / ll for h, ll in pairs]
         harness = p.mean("decode_tok_s_aggregate")
         rates[p.point.parallel] = harness
         print(f"parallel {p.point.parallel:>2}: harness {harness:8.1f} tok/s, llama.cpp "
-              f"{statistics.fmean(r.llama.decode_tok_s for r in p.repetitions if r.llama and r.llama.decode_tok_s):8.1f} "
-              f"tok/s, ratio {statistics.fmean(ratios):.3f} (min {min(ratios):.3f}; target >= 0.97)")
+              f"{statistics.fmean(ll for _, ll in pairs):8.1f} tok/s, "
+              f"ratio {statistics.fmean(ratios):.3f} (min {min(ratios):.3f}; target >= 0.97)")
     if rates.get(1) and rates.get(16):
         print(f"aggregate decode speed-up, parallel 16 / parallel 1: {rates[16] / rates[1]:.2f}x")
 

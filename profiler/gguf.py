@@ -64,6 +64,7 @@ class TensorInfo:
 
     @property
     def n_elements(self) -> int:
+        """Number of elements (product of the shape)."""
         n = 1
         for d in self.shape:
             n *= d
@@ -71,10 +72,12 @@ class TensorInfo:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the tensor's data in the file."""
         return type_nbytes(self.type_id, self.n_elements)
 
     @property
     def type_name(self) -> str:
+        """ggml type name, e.g. ``Q4_K``."""
         return GGML_TYPES.get(self.type_id, (f"type{self.type_id}", 1, 1))[0]
 
 

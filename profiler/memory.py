@@ -96,6 +96,7 @@ class MemoryPlan(BaseModel):
 
     @property
     def total_bytes(self) -> int:
+        """RAM plus VRAM."""
         return self.ram_bytes + self.vram_bytes
 
 

@@ -66,6 +66,7 @@ class ModelFile(BaseModel):
 
     @property
     def label(self) -> str:
+        """Name and quantization, for tables."""
         return f"{self.name} {self.file_type}"
 
     def kv_bytes_per_token(self, type_k: str = "f16", type_v: str = "f16") -> tuple[float, float]:

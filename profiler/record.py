@@ -58,6 +58,7 @@ class WorkloadPoint(BaseModel):
 
     @property
     def label(self) -> str:
+        """Short label, llama-bench style: ``pp128+tg64 x4``."""
         return f"pp{self.prompt_tokens}+tg{self.output_tokens} x{self.parallel}"
 
 
@@ -73,10 +74,12 @@ class LlamaTimings(BaseModel):
 
     @property
     def prefill_tok_s(self) -> float | None:
+        """llama.cpp's prefill rate."""
         return self.n_prompt_eval / self.prompt_eval_ms * 1e3 if self.prompt_eval_ms > 0 else None
 
     @property
     def decode_tok_s(self) -> float | None:
+        """llama.cpp's decode rate."""
         return self.n_eval / self.eval_ms * 1e3 if self.eval_ms > 0 else None
 
 
@@ -113,6 +116,7 @@ class Stat(BaseModel):
 
     @classmethod
     def of(cls, values: list[float | None]) -> Stat:
+        """Summarize a list of values, ignoring unmeasured ones."""
         xs = [v for v in values if v is not None]
         if not xs:
             return cls(mean=None, stddev=None, n=0)

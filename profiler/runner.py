@@ -21,7 +21,15 @@ from profiler.errors import HfpError
 from profiler.hardware import HostProfile
 from profiler.models import ModelFile
 from profiler.record import (
-    RUNS_DIR, LlamaTimings, PointResult, Repetition, RunRecord, Settings, WorkloadPoint, new_id, now_iso,
+    RUNS_DIR,
+    LlamaTimings,
+    PointResult,
+    Repetition,
+    RunRecord,
+    Settings,
+    WorkloadPoint,
+    new_id,
+    now_iso,
 )
 from profiler.telemetry import IdleBaseline, TelemetryWindow, default_sensors, measure_idle
 from profiler.telemetry.common import Energy, Sensor
@@ -224,7 +232,8 @@ def offload_sweep(model: ModelFile, point: WorkloadPoint, settings: Settings, op
     records = []
     base = Path(options.record_path) if options.record_path else None
     for n in layers or offload_layer_counts(model.n_layers):
-        opts = options.model_copy(update={"record_path": str(base.with_name(f"{base.stem}-ngl{n}.json")) if base else None})
+        path = str(base.with_name(f"{base.stem}-ngl{n}.json")) if base else None
+        opts = options.model_copy(update={"record_path": path})
         s = settings.model_copy(update={"n_gpu_layers": n})
         records.append(Runner(model, s, opts, host).run([point], progress))
     return records

@@ -25,6 +25,7 @@ class HfpGroup(click.Group):
     """A click group that turns hfp's errors into one-line messages with exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating errors into one-line messages."""
         try:
             return super().invoke(ctx)
         except HfpError as e:

@@ -57,7 +57,8 @@ def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int,
     rows = [
         ("file", model.path), ("sha256", model.sha256), ("architecture", model.architecture),
         ("name", model.name), ("parameters", f"{model.params / 1e9:.3f} B"),
-        ("tensor bytes", f"{model.tensor_bytes / GiB:.3f} GiB ({model.tensor_bytes * 8 / model.params:.2f} bits/weight)"),
+        ("tensor bytes", f"{model.tensor_bytes / GiB:.3f} GiB "
+                         f"({model.tensor_bytes * 8 / model.params:.2f} bits/weight)"),
         ("quantization", f"{model.file_type} (tensors: {types})"), ("layers", model.n_layers),
         ("attention heads", model.n_heads), ("KV heads", ", ".join(map(str, kv_heads))),
         ("head dim (k/v)", f"{model.head_dim_k}/{model.head_dim_v}"), ("trained context", model.n_ctx_train),

@@ -34,6 +34,7 @@ class PointTimings:
 
     @property
     def t_end(self) -> float:
+        """When the last token was sampled."""
         return self.step_ends[-1] if self.step_ends else self.t_first_token
 
 

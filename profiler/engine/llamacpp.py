@@ -206,7 +206,6 @@ class LlamaCppEngine:
         outputs: list[list[int]],
     ) -> list[float]:
         """``steps`` decode steps, one token per sequence each; returns the end time of every step."""
-        llama = self.llama
         n_seq = len(last)
         pick = self._picker(ctx, sampler, n_seq)
         for s in range(n_seq):

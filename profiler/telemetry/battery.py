@@ -1,7 +1,9 @@
-"""Laptop battery discharge: ``/sys/class/power_supply/BAT*`` power and energy while on battery.
+"""Laptop battery discharge: ``/sys/class/power_supply/BAT*`` power while on battery.
 
-Owns reading ``power_now`` (or ``current_now`` x ``voltage_now``) and ``energy_now``. It measures the whole
-laptop and only while discharging; on AC power it reports itself unavailable. The root is a parameter.
+Owns reading ``power_now`` (µW) or, where the driver reports no power, ``current_now`` (µA) x ``voltage_now``
+(µV). Some drivers report discharge as a negative current or power, so magnitudes are used. ``energy_now`` is
+too coarse (often 1 Wh steps) to serve as a counter; power samples are integrated instead. The battery measures
+the whole laptop and only while discharging; on AC power it reports itself unavailable. The root is a parameter.
 """
 
 from __future__ import annotations
@@ -20,12 +22,30 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
+def _read_text(path: Path, default: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return default
+
+
+def battery_power_w(battery: Path) -> float | None:
+    """Discharge power of one battery in watts: ``power_now``, else ``current_now`` x ``voltage_now``."""
+    p = _read_int(battery / "power_now")
+    if p is not None:
+        return abs(p) / 1e6
+    i, v = _read_int(battery / "current_now"), _read_int(battery / "voltage_now")
+    if i is None or v is None:
+        return None
+    return abs(i) * abs(v) / 1e12
+
+
 class BatterySensor:
     """Whole-system power from the battery's discharge rate."""
 
     name = "battery"
     source = "measured:battery"
-    has_energy_counter = False  # energy_now is too coarse (often 1 Wh steps) for a counter; power is integrated
+    has_energy_counter = False
     counter_period_s = 0.0
 
     def __init__(self, root: Path = DEFAULT_ROOT) -> None:
@@ -33,27 +53,23 @@ class BatterySensor:
         self.batteries = sorted(self.root.glob("BAT*")) if self.root.is_dir() else []
 
     def status(self) -> SensorStatus:
-        """Available only with a battery that is discharging."""
+        """Available only with a battery that is discharging and reports its power."""
         if not self.batteries:
             return SensorStatus(name=self.name, available=False, detail=f"no battery under {self.root}")
-        states = [(b / "status").read_text().strip() if (b / "status").exists() else "Unknown" for b in self.batteries]
+        states = [_read_text(b / "status", "Unknown") for b in self.batteries]
         if "Discharging" not in states:
             return SensorStatus(
                 name=self.name, available=False,
                 detail=f"battery is {states[0].lower()}, not discharging; unplug AC to measure laptop energy",
             )
+        if all(battery_power_w(b) is None for b in self.batteries):
+            return SensorStatus(
+                name=self.name, available=False,
+                detail="battery reports neither power_now nor current_now and voltage_now",
+            )
         return SensorStatus(name=self.name, available=True, detail=f"{len(self.batteries)} battery, discharging")
 
     def read(self) -> Reading:
-        """Discharge power in watts (None if the battery does not report it)."""
-        total = 0.0
-        seen = False
-        for b in self.batteries:
-            p = _read_int(b / "power_now")
-            if p is None:
-                i, v = _read_int(b / "current_now"), _read_int(b / "voltage_now")
-                p = i * v // 1_000_000 if i is not None and v is not None else None
-            if p is not None:
-                total += p / 1e6
-                seen = True
-        return {"power_w": total if seen else None}
+        """Discharge power in watts, summed over batteries (None if none reports it)."""
+        powers = [p for p in (battery_power_w(b) for b in self.batteries) if p is not None]
+        return {"power_w": sum(powers) if powers else None}

@@ -33,4 +33,5 @@ class TdpModel(BaseModel):
 
     @property
     def idle_w(self) -> float:
+        """Estimated power with the CPU idle."""
         return self.tdp_w * self.idle_fraction

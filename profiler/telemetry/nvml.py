@@ -77,17 +77,25 @@ def _try(fn: Any, *args: Any) -> Any:
 
 
 def list_gpus() -> list[dict[str, Any]]:
-    """Every NVIDIA GPU: index, name, VRAM total/free, power limit, driver, energy-counter support."""
+    """Every NVIDIA GPU: index, name, VRAM total/free, power limit, driver, energy-counter support.
+
+    A GPU that NVML lists but cannot describe (lost, in reset) is left out and logged at INFO.
+    """
     if not available():
         return []
     gpus = []
     driver = _try(pynvml.nvmlSystemGetDriverVersion)
-    for i in range(pynvml.nvmlDeviceGetCount()):
-        h = pynvml.nvmlDeviceGetHandleByIndex(i)
-        mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+    for i in range(_try(pynvml.nvmlDeviceGetCount) or 0):
+        try:
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+            name = _text(pynvml.nvmlDeviceGetName(h))
+        except Exception as e:  # pynvml.NVMLError
+            log.info("NVML GPU %d unreadable: %s", i, e)
+            continue
         limit = _try(pynvml.nvmlDeviceGetPowerManagementLimit, h)
         gpus.append({
-            "index": i, "name": _text(pynvml.nvmlDeviceGetName(h)), "vram_total_bytes": int(mem.total),
+            "index": i, "name": name, "vram_total_bytes": int(mem.total),
             "vram_free_bytes": int(mem.free), "power_limit_w": limit / 1000 if limit else None,
             "driver": _text(driver) if driver else None,
             "energy_counter": _try(pynvml.nvmlDeviceGetTotalEnergyConsumption, h) is not None,
@@ -96,16 +104,28 @@ def list_gpus() -> list[dict[str, Any]]:
 
 
 class NvmlSensor:
-    """One GPU: power, energy counter, VRAM of this process (or of the device, labelled)."""
+    """One GPU: power, energy counter, VRAM of this process (or of the device, labelled).
+
+    ``vram_source`` is ``measured:nvml-process`` while the driver reports this process's memory, and becomes
+    ``measured:nvml-device`` (device-wide used memory, other processes included) from the first sample where it
+    does not, so a peak is never labelled more precisely than its least precise sample.
+    """
 
     name = "nvml"
     source = "measured:nvml"
-    counter_period_s = 0.1
+    counter_period_s = 0.1  # NVML's energy counter updates every 20-100 ms
 
     def __init__(self, index: int = 0, pid: int | None = None) -> None:
         self.index, self.pid = index, pid or os.getpid()
-        self.handle = pynvml.nvmlDeviceGetHandleByIndex(index) if available() else None
-        start = _try(pynvml.nvmlDeviceGetTotalEnergyConsumption, self.handle) if self.handle else None
+        self.handle: Any = None
+        self._detail = "no NVIDIA GPU / NVML here"
+        if available():
+            try:
+                self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            except Exception as e:  # pynvml.NVMLError_InvalidArgument for an index past the last GPU
+                count = _try(pynvml.nvmlDeviceGetCount)
+                self._detail = f"GPU {index} not found (NVML sees {count} GPU(s)): {e}"
+        start = _try(pynvml.nvmlDeviceGetTotalEnergyConsumption, self.handle) if self.handle is not None else None
         self.has_energy_counter = start is not None
         self.start_mj = start or 0
         self.vram_source = "measured:nvml-process"
@@ -113,7 +133,7 @@ class NvmlSensor:
     def status(self) -> SensorStatus:
         """Available when NVML sees GPU ``index``."""
         if self.handle is None:
-            return SensorStatus(name=self.name, available=False, detail="no NVIDIA GPU / NVML here")
+            return SensorStatus(name=self.name, available=False, detail=self._detail)
         counter = "with energy counter" if self.has_energy_counter else "power samples only"
         return SensorStatus(name=self.name, available=True, detail=f"GPU {self.index} ({counter})")
 
@@ -123,19 +143,22 @@ class NvmlSensor:
         used = [p.usedGpuMemory for p in procs if p.pid == self.pid and p.usedGpuMemory]
         return float(sum(used)) if used else None
 
+    def device_vram_bytes(self) -> float | None:
+        """VRAM used on the whole device (every process)."""
+        mem = _try(pynvml.nvmlDeviceGetMemoryInfo, self.handle)
+        return float(mem.used) if mem is not None else None
+
     def read(self) -> Reading:
         """Power (W), energy since start (J), VRAM (bytes; per process, else device-wide)."""
-        power = _try(pynvml.nvmlDeviceGetPowerUsage, self.handle)
+        power = _try(pynvml.nvmlDeviceGetPowerUsage, self.handle)  # milliwatts
         reading: Reading = {"power_w": power / 1000 if power is not None else None}
         if self.has_energy_counter:
-            mj = _try(pynvml.nvmlDeviceGetTotalEnergyConsumption, self.handle)
+            mj = _try(pynvml.nvmlDeviceGetTotalEnergyConsumption, self.handle)  # millijoules since driver load
             reading["energy_j"] = (mj - self.start_mj) / 1000 if mj is not None else None
         vram = self.process_vram_bytes()
         if vram is None:
-            mem = _try(pynvml.nvmlDeviceGetMemoryInfo, self.handle)
-            vram = float(mem.used) if mem is not None else None
-            self.vram_source = "measured:nvml-device"
-        else:
-            self.vram_source = "measured:nvml-process"
+            vram = self.device_vram_bytes()
+            if vram is not None:
+                self.vram_source = "measured:nvml-device"
         reading["vram_bytes"] = vram
         return reading

@@ -1,8 +1,10 @@
 """Linux powercap RAPL: CPU package (and DRAM) energy counters under ``/sys/class/powercap``.
 
 Owns reading ``energy_uj`` with wrap-around via ``max_energy_range_uj`` and explaining why the counters are
-unreadable (since 2020 kernels make them root-only). The root is a parameter so tests use a fake tree.
-RAPL measures the whole package, not this process: the sampler subtracts an idle baseline.
+unreadable (since Linux 5.10, after CVE-2020-8694, ``energy_uj`` is readable by root only). The root is a
+parameter so tests use a fake tree. RAPL measures the whole package, not this process: the sampler subtracts an
+idle baseline. A top-level ``psys`` zone (the whole SoC/platform on some laptops) already contains the package
+zones, so it is left out of the sum rather than counted twice.
 """
 
 from __future__ import annotations
@@ -16,17 +18,26 @@ log = logging.getLogger(__name__)
 DEFAULT_ROOT = Path("/sys/class/powercap")
 
 
+def _zone_name(path: Path) -> str:
+    try:
+        return (path / "name").read_text().strip()
+    except OSError:
+        return path.name
+
+
 class RaplZone:
     """One counter: a package or DRAM zone."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.name = (path / "name").read_text().strip() if (path / "name").exists() else path.name
-        self.max_uj = int((path / "max_energy_range_uj").read_text()) if (path / "max_energy_range_uj").exists() else 0
+        self.name = _zone_name(path)
+        max_file = path / "max_energy_range_uj"
+        self.max_uj = int(max_file.read_text()) if max_file.exists() else 0
         self.last_uj: int | None = None
         self.total_uj = 0
 
     def read_uj(self) -> int:
+        """The raw counter in microjoules."""
         return int((self.path / "energy_uj").read_text())
 
     def advance(self) -> float:
@@ -35,22 +46,28 @@ class RaplZone:
         if self.last_uj is not None:
             delta = now - self.last_uj
             if delta < 0:  # the counter wrapped at max_energy_range_uj
-                delta += self.max_uj
+                if self.max_uj > 0:
+                    delta += self.max_uj
+                else:  # the wrap point is unknown: lose this interval rather than count energy backwards
+                    log.info("RAPL zone %s wrapped without max_energy_range_uj; interval dropped", self.name)
+                    delta = 0
             self.total_uj += delta
         self.last_uj = now
         return self.total_uj / 1e6
 
 
 def find_zones(root: Path) -> list[Path]:
-    """Package zones (``intel-rapl:N``) and their DRAM subzones, which package energy does not include."""
+    """Package zones (``intel-rapl:N``) and their DRAM subzones, which package energy does not include.
+
+    A top-level ``psys`` zone is skipped: it measures the platform including the packages.
+    """
     zones = []
     for pkg in sorted(root.glob("intel-rapl:*")):
-        if pkg.name.count(":") != 1:
+        if pkg.name.count(":") != 1 or _zone_name(pkg) == "psys":
             continue
         zones.append(pkg)
         for sub in sorted(pkg.glob(f"{pkg.name}:*")):
-            name = (sub / "name").read_text().strip() if (sub / "name").exists() else ""
-            if name == "dram":
+            if _zone_name(sub) == "dram":
                 zones.append(sub)
     return zones
 
@@ -77,15 +94,16 @@ class RaplSensor:
             for z in self.zones:
                 z.read_uj()
         except PermissionError:
-            self.zones = []
+            self.zones, r = [], self.root
             return SensorStatus(
                 name=self.name, available=False,
-                detail=f"RAPL counters under {self.root} are not readable (permission denied); run as root or "
-                f"`sudo chmod o+r {self.root}/intel-rapl:*/energy_uj` to measure CPU energy",
+                detail=f"RAPL counters under {r} are not readable (permission denied; root-only since Linux "
+                f"5.10); to measure CPU energy run as root or `sudo chmod o+r {r}/intel-rapl:*/energy_uj "
+                f"{r}/intel-rapl:*/intel-rapl:*:*/energy_uj` (lasts until reboot)",
             )
         except (OSError, ValueError) as e:
             self.zones = []
-            return SensorStatus(name=self.name, available=False, detail=f"RAPL unreadable: {e}")
+            return SensorStatus(name=self.name, available=False, detail=f"RAPL unreadable under {self.root}: {e}")
         names = ", ".join(z.name for z in self.zones)
         return SensorStatus(name=self.name, available=True, detail=f"{len(self.zones)} zones ({names})")
 
@@ -94,5 +112,5 @@ class RaplSensor:
         return self._status
 
     def read(self) -> Reading:
-        """Accumulated package + DRAM joules."""
+        """Accumulated package + DRAM joules since the first read."""
         return {"energy_j": sum(z.advance() for z in self.zones)}

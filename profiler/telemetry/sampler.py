@@ -25,7 +25,9 @@ from profiler.telemetry.rapl import RaplSensor
 MIN_COUNTER_PERIODS = 5
 
 
-def default_sensors(sys_root: Path = Path("/sys"), gpu_index: int | None = 0) -> tuple[list[Sensor], list[SensorStatus]]:
+def default_sensors(
+    sys_root: Path = Path("/sys"), gpu_index: int | None = 0
+) -> tuple[list[Sensor], list[SensorStatus]]:
     """The energy sensors that work here (RAPL, NVML, battery) and the status of every one tried."""
     candidates: list[Sensor] = [
         RaplSensor(sys_root / "class" / "powercap"),
@@ -93,6 +95,7 @@ class TelemetryWindow:
 
     @property
     def duration_s(self) -> float:
+        """Seconds between the first and last sample."""
         return self.times[-1] - self.times[0] if len(self.times) > 1 else 0.0
 
     def series(self, sensor: str, key: str) -> list[float | None]:
