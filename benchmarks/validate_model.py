@@ -49,7 +49,7 @@ def predict(row: PublicResult, eta_bw: float, eta_f: float) -> tuple[float, floa
 def main() -> int:
     rows = public_rows()
     lines = []
-    results: dict[str, dict[str, list[float]]] = {"in-sample": {"tg": [], "pp": []}, "leave-one-out": {"tg": [], "pp": []}}
+    results: dict[str, dict[str, list[float]]] = {k: {"tg": [], "pp": []} for k in ("in-sample", "leave-one-out")}
     table = []
     for i, row in enumerate(rows):
         others = rows[:i] + rows[i + 1 :]

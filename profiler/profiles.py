@@ -96,3 +96,10 @@ def load(name_or_path: str | Path) -> HardwareProfile:
 def load_all(directory: Path = PROFILES_DIR) -> dict[str, HardwareProfile]:
     """Every profile in a folder, keyed by file stem."""
     return {p.stem: load(p) for p in sorted(directory.glob("*.yaml"))}
+
+
+def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, HardwareProfile]:
+    """The named profiles (names or paths; ``all`` or nothing means every shipped one), keyed by file stem."""
+    if not names_or_paths or "all" in names_or_paths:
+        return load_all()
+    return {Path(n).stem: load(n) for n in names_or_paths}

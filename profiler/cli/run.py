@@ -74,7 +74,7 @@ def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, paralle
     Examples:
       hfp run                                  # default model, parallel 1 and 4
       hfp run -m ~/models/llama-3.2-3b.Q4_K_M.gguf -p 512 -n 128 --parallel 1,8,16
-      hfp run --scenario bulk-disinformation --report
+      hfp run --scenario disinformation-posts --report
     """
     model = models.resolve(model_spec)
     settings = runner.default_settings(

@@ -1,0 +1,183 @@
+"""``hfp scenarios``, ``hfp profiles``, ``hfp estimate``, ``hfp calibrate`` and ``hfp frontier``.
+
+Each command parses options, calls one function of ``profiler.feasibility`` (or loads declared files) and
+prints a table or JSON. No prediction logic lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from profiler import feasibility, profiles, scenarios
+from profiler.cli.common import echo_json, parse_str_list, table
+from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
+
+_DEFAULTS = Assumptions()
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if digits == 0 and abs(value) >= 10:
+        return f"{value:.0f}"
+    return f"{value:.{max(digits, 1 if abs(value) < 10 else 0)}f}" if abs(value) >= 0.1 else f"{value:.3f}"
+
+
+@click.command("scenarios")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def scenarios_command(name: str | None, as_json: bool) -> None:
+    """List the campaign scenarios, or show one (NAME or a path to a YAML file) in full."""
+    if name:
+        s = scenarios.load(name)
+        click.echo(s.model_dump_json(indent=1) if as_json else _describe(s.model_dump()))
+        return
+    found = scenarios.load_all()
+    if as_json:
+        echo_json(list(found.values()))
+        return
+    rows = [[k, s.mode, s.items, f"{s.prompt_tokens.mean:g}±{s.prompt_tokens.sd:g}",
+             f"{s.output_tokens.mean:g}±{s.output_tokens.sd:g}", f"{s.deadline_hours:g}", s.category, s.title]
+            for k, s in found.items()]
+    click.echo(table(rows, ["name", "mode", "items", "prompt tok", "output tok", "deadline h", "category", "title"]))
+
+
+@click.command("profiles")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def profiles_command(name: str | None, as_json: bool) -> None:
+    """List the declared hardware profiles, or show one (NAME or a path to a YAML file) in full."""
+    if name:
+        p = profiles.load(name)
+        click.echo(p.model_dump_json(indent=1) if as_json else _describe(p.model_dump()))
+        return
+    found = profiles.load_all()
+    if as_json:
+        echo_json(list(found.values()))
+        return
+    rows = [[k, p.tier, f"{p.price_usd:.0f}", p.cpu.ram_gb, p.cpu.ram_bandwidth_gbps,
+             p.gpu.backend if p.gpu else "cpu", p.gpu.vram_gb if p.gpu else "-",
+             p.gpu.bandwidth_gbps if p.gpu else "-", p.power.load_w] for k, p in found.items()]
+    click.echo(table(rows, ["profile", "tier", "price $", "RAM GB", "RAM GB/s", "backend", "VRAM GB", "GPU GB/s",
+                            "load W"]))
+
+
+@click.command("estimate")
+@click.option("--model", "-m", help="GGUF path or name, or a run record (.json); default: the default model.")
+@click.option("--model-spec", type=click.Path(path_type=Path), help="YAML file describing a model you do not have.")
+@click.option("--params", type=float, help="Spec: parameters, e.g. 7e9.")
+@click.option("--weights-bytes", type=float, help="Spec: bytes of the weights (or give --quant).")
+@click.option("--quant", help="Spec: llama.cpp quantization, e.g. Q4_K_M (sets the weight bytes).")
+@click.option("--layers", type=int, help="Spec: transformer layers.")
+@click.option("--kv-heads", type=int, help="Spec: KV heads per layer.")
+@click.option("--head-dim", type=int, help="Spec: head dimension.")
+@click.option("--scenario", "-s", "scenario_names", multiple=True, help="Scenario name or YAML path (repeatable).")
+@click.option("--profile", "-p", "profile_names", multiple=True, help="Profile name or YAML path (repeatable).")
+@click.option("--calibration", type=click.Path(path_type=Path), help="A fit saved by `hfp calibrate`.")
+@click.option("--price-kwh", type=click.FloatRange(0), default=_DEFAULTS.electricity_usd_per_kwh, show_default=True,
+              help="Electricity price, USD per kWh.")
+@click.option("--utilisation", type=click.FloatRange(0.01, 1), default=_DEFAULTS.utilisation, show_default=True,
+              help="Share of wall time a device spends generating.")
+@click.option("--max-parallel", type=click.IntRange(1), default=_DEFAULTS.max_parallel, show_default=True)
+@click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True, help="Monte Carlo seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print a list of estimate objects as JSON.")
+def estimate_command(model: str | None, model_spec: Path | None, params: float | None, weights_bytes: float | None,
+                     quant: str | None, layers: int | None, kv_heads: int | None, head_dim: int | None,
+                     scenario_names: tuple[str, ...], profile_names: tuple[str, ...], calibration: Path | None,
+                     price_kwh: float, utilisation: float, max_parallel: int, seed: int, as_json: bool) -> None:
+    """Predict, for each scenario and hardware profile, whether the campaign's text workload is feasible:
+    memory fit and configuration, decode/prefill rates, time per item, wall time, devices needed, energy and
+    cost, with an uncertainty band. Every figure is predicted from declared specs and calibrated efficiencies.
+    """
+    source = feasibility.resolve_model(model, model_spec, params=params, weights_bytes=weights_bytes, quant=quant,
+                                       layers=layers, kv_heads=kv_heads, head_dim=head_dim)
+    assumptions = Assumptions(electricity_usd_per_kwh=price_kwh, utilisation=utilisation,
+                              max_parallel=max_parallel, seed=seed)
+    results = feasibility.estimate(source, profiles.load_many(profile_names), scenarios.load_many(scenario_names),
+                                   assumptions, Calibration.load(calibration) if calibration else None)
+    if as_json:
+        echo_json(results)
+    else:
+        click.echo(_estimate_table(results))
+
+
+@click.command("calibrate")
+@click.argument("record", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the fit (default: the cache dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+def calibrate_command(record: Path, out: Path | None, as_json: bool) -> None:
+    """Fit the performance model's t0, eta_bw*BW and eta_f*F to RECORD (a run record from `hfp run` with
+    several parallel levels) and store the fit with its residuals."""
+    fit, path = feasibility.calibrate(record, out)
+    if as_json:
+        echo_json(fit)
+        return
+    click.echo(f"{fit.model} on {fit.host} ({fit.backend}): t0 {fit.t0_s * 1e3:.3f} ms, "
+               f"eta_bw*BW {fit.bandwidth_eff_gbps:.1f} GB/s, eta_f*F {fit.flops_eff_tflops:.3f} TFLOPS; "
+               f"eta_bw {_num(fit.eta_bw, 2)}, eta_f {_num(fit.eta_f, 2)} ({fit.reference_source})")
+    rows = [[p.kind, p.prompt_tokens, p.output_tokens, p.parallel, f"{p.measured_s * 1e3:.3f}",
+             f"{p.predicted_s * 1e3:.3f}", f"{p.rel_error * 100:+.1f}%"] for p in fit.points]
+    click.echo(table(rows, ["kind", "prompt", "output", "parallel", "measured ms", "predicted ms", "error"]))
+    click.echo(f"rms log error {fit.rel_rms:.3f}; " + "; ".join(fit.notes) + (" " if fit.notes else "")
+               + f"saved to {path}")
+
+
+@click.command("frontier")
+@click.option("--profile", "-p", "profile_names", multiple=True, help="Profile name or YAML path (repeatable).")
+@click.option("--quant", "quants", default=",".join(feasibility.DEFAULT_QUANTS), show_default=True,
+              help="Comma-separated quantizations.")
+@click.option("--context", type=click.IntRange(1), default=_DEFAULTS.frontier_context, show_default=True,
+              help="Context the model must hold.")
+@click.option("--calibration", type=click.Path(path_type=Path), help="A fit saved by `hfp calibrate`.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def frontier_command(profile_names: tuple[str, ...], quants: str, context: int, calibration: Path | None,
+                     as_json: bool) -> None:
+    """The capability frontier: per profile and quantization, the largest dense model that fits (anywhere, and
+    fully on the GPU) and its predicted single-stream decode rate."""
+    points = feasibility.frontier(profiles.load_many(profile_names), parse_str_list(quants),
+                                  Assumptions(frontier_context=context),
+                                  Calibration.load(calibration) if calibration else None)
+    if as_json:
+        echo_json(points)
+    else:
+        click.echo(_frontier_table(points))
+
+
+def _describe(data: dict[str, Any], indent: str = "") -> str:
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines += [f"{indent}{key}:", _describe(value, indent + "  ")]
+        elif isinstance(value, list):
+            lines.append(f"{indent}{key}:" + ("" if value else " []"))
+            lines += [f"{indent}  - {v}" for v in value]
+        else:
+            lines.append(f"{indent}{key}: {' '.join(str(value).split())}")
+    return "\n".join(lines)
+
+
+def _estimate_table(results: list[Estimate]) -> str:
+    rows = [[e.scenario, e.profile, e.configuration if e.fits else "does not fit", _num(e.decode_tok_s),
+             _num(e.batched_decode_tok_s), _num(e.prefill_tok_s), _num(e.time_per_item_s, 2),
+             _num(e.items_per_hour), _num(e.wall_time_s / 3600 if e.wall_time_s else None, 1), e.devices_needed or "-",
+             _num(e.energy_kwh, 1), _num(e.hardware_usd), e.verdict] for e in results]
+    headers = ["scenario", "profile", "configuration", "tok/s 1", "tok/s batch", "prefill tok/s", "s/item",
+               "items/h", "wall h (1 dev)", "devices", "kWh", "hardware $", "verdict"]
+    sources = sorted({e.decode_source for e in results if e.decode_source})
+    return table(rows, headers) + "\nsources: " + ", ".join(sources or ["-"])
+
+
+def _frontier_table(points: list[FrontierPoint]) -> str:
+    rows = [[p.profile, p.quant, _num(p.max_params / 1e9 if p.max_params else None, 1),
+             (p.placement or "-").replace("_", " "), _num(p.decode_tok_s, 1),
+             _num(p.max_params_full_offload / 1e9 if p.max_params_full_offload else None, 1),
+             _num(p.decode_tok_s_full_offload, 1)] for p in points]
+    return table(rows, ["profile", "quant", "max B params", "placement", "tok/s", "max B on GPU", "tok/s on GPU"])
+
+
+commands: list[click.Command] = [
+    scenarios_command, profiles_command, estimate_command, calibrate_command, frontier_command,
+]
