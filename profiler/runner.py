@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from profiler import hardware, memory
 from profiler.engine import LlamaCppEngine, PointTimings, llama_cpp_version
 from profiler.engine.llamacpp import context_size
-from profiler.errors import HfpError
+from profiler.errors import ConfigError, HfpError
 from profiler.hardware import HostProfile
 from profiler.models import ModelFile
 from profiler.record import (
@@ -93,6 +93,16 @@ def plan_point(model: ModelFile, point: WorkloadPoint, settings: Settings, host:
     )
 
 
+def require_gpu_offload(settings: Settings, host: HostProfile) -> None:
+    """Refuse GPU layers, before anything is loaded, when the installed llama.cpp build cannot offload."""
+    if settings.n_gpu_layers > 0 and not host.backends.gpu_offload:
+        n = "all" if settings.n_gpu_layers >= 999 else settings.n_gpu_layers  # the CLI's 'all' is 999
+        raise ConfigError(
+            f"--gpu-layers {n} needs GPU offload, but this llama.cpp build is CPU-only "
+            "(llama_supports_gpu_offload() is false); build it with `make cuda` (docs/gpu.md) or use --gpu-layers 0"
+        )
+
+
 def _percentile(xs: list[float], q: float) -> float:
     if len(xs) == 1:
         return xs[0]
@@ -156,6 +166,7 @@ class Runner:
 
     def run(self, points: list[WorkloadPoint], progress: Progress | None = None) -> RunRecord:
         """Measure every point; Ctrl-C saves what finished and raises ``RunInterrupted``."""
+        require_gpu_offload(self.settings, self.host)
         plans = [plan_point(self.model, p, self.settings, self.host) for p in points]
         for p in sorted(plans, key=lambda p: p.total_bytes, reverse=True)[:1]:
             memory.require_fit(p, self.model)
@@ -223,15 +234,28 @@ def offload_layer_counts(n_layers: int) -> list[int]:
     return sorted(c for c in counts if c >= 0)
 
 
+def sweep_plans(model: ModelFile, point: WorkloadPoint, settings: Settings, host: HostProfile,
+                layers: list[int] | None = None) -> list[memory.MemoryPlan]:
+    """The memory plan of each GPU layer count of an offload sweep (``fits`` says which can run here)."""
+    counts = layers or offload_layer_counts(model.n_layers)
+    return [plan_point(model, point, settings.model_copy(update={"n_gpu_layers": n}), host) for n in counts]
+
+
 def offload_sweep(model: ModelFile, point: WorkloadPoint, settings: Settings, options: RunOptions,
                   progress: Progress | None = None, layers: list[int] | None = None) -> list[RunRecord]:
-    """One run record per GPU layer count at ``point``; each is saved beside the others."""
-    host = hardware.detect(measure=True)
-    if not host.backends.gpu_offload:
+    """One run record per GPU layer count at ``point``; each is saved beside the others. Layer counts whose
+    predicted VRAM does not fit the card are skipped (and reported through ``progress``), not attempted."""
+    if not hardware.llama_backends().gpu_offload:
         raise HfpError("this llama.cpp build cannot offload to a GPU; build it with `make cuda` (docs/gpu.md)")
+    host = hardware.detect(measure=True)
+    plans = sweep_plans(model, point, settings, host, layers)
+    for p in plans:
+        if not p.fits and progress:
+            progress(f"skipping --gpu-layers {p.n_gpu_layers}: {p.reason}")
+    runnable = [p.n_gpu_layers for p in plans if p.fits] or [plans[0].n_gpu_layers]  # none fit: refuse the first
     records = []
     base = Path(options.record_path) if options.record_path else None
-    for n in layers or offload_layer_counts(model.n_layers):
+    for n in runnable:
         path = str(base.with_name(f"{base.stem}-ngl{n}.json")) if base else None
         opts = options.model_copy(update={"record_path": path})
         s = settings.model_copy(update={"n_gpu_layers": n})

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
-from profiler import models, runner
+from profiler import hardware, models, runner
 from profiler.cli.common import echo_json, parse_int_list
-from profiler.errors import ConfigError
 from profiler.memory import KV_CACHE_TYPES
-from profiler.record import RunRecord
+from profiler.record import RunRecord, WorkloadPoint
 from profiler.summary import offload_table, run_table
 
 
@@ -34,8 +33,9 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="GGUF path, folder, Ollama name:tag, or a name from `hfp models`.")
 @click.option("--prompt-tokens", "-p", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--output-tokens", "-n", type=click.IntRange(2), default=64, show_default=True)
-@click.option("--parallel", "-np", default="1,4", show_default=True,
-              help="Comma-separated counts of sequences decoded together (like llama-batched-bench).")
+@click.option("--parallel", "-np",
+              help="Comma-separated counts of sequences decoded together, like llama-batched-bench "
+              "[default: 1,4, or the scenario's levels].")
 @click.option("--scenario", help="Measure the workload shape of a scenario (name or YAML path) instead.")
 @click.option("--repetitions", "-r", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--threads", "-t", type=click.IntRange(1), help="CPU threads [default: physical cores].")
@@ -59,7 +59,7 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: reports/<id>/].")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show llama.cpp's own log.")
-def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, parallel: str, scenario: str | None,
+def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, parallel: str | None, scenario: str | None,
                 repetitions: int, threads: int | None, gpu_layers: int | None, offload_sweep: bool, batch_size: int,
                 ubatch_size: int, flash_attn: str, cache_type_k: str, cache_type_v: str, sampling: str, seed: int,
                 no_warmup: bool, idle_seconds: float, tdp_w: float | None, record_path: str | None,
@@ -82,29 +82,34 @@ def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, paralle
         flash_attn=flash_attn, type_k=cache_type_k, type_v=cache_type_v, sampling=sampling, seed=seed,
         repetitions=repetitions, warmup=not no_warmup,
     )
-    points = _points(scenario, prompt_tokens, output_tokens, parallel)
+    levels = parse_int_list(parallel, "--parallel") if parallel is not None else None
     options = runner.RunOptions(idle_seconds=idle_seconds, tdp_w=tdp_w, verbose=verbose, record_path=record_path)
+    if scenario:
+        points, options.proxy_text = _scenario_points(scenario, levels)
+    else:
+        points = runner.points_grid(prompt_tokens, output_tokens, levels or [1, 4])
     if offload_sweep:
         records = runner.offload_sweep(model, points[0], settings, options, progress=_bar_factory(as_json))
         echo_json([r.model_dump(mode="json") for r in records]) if as_json else click.echo(offload_table(records))
         return
+    host = hardware.detect(measure=True)
+    runner.require_gpu_offload(settings, host)  # before the progress bar, so the refusal is one line
     try:
         with _progress(len(points) * repetitions, model.label, as_json) as bar:
-            record = runner.measure(model, points, settings, lambda label: bar.update(1, label), options)
+            record = runner.measure(model, points, settings, lambda label: bar.update(1, label), options, host)
     except runner.RunInterrupted as e:
         click.echo(run_table(e.record), err=True)
         raise
     _finish(record, runner.record_path(record, options), as_json, with_report, out)
 
 
-def _points(scenario: str | None, prompt_tokens: int, output_tokens: int, parallel: str) -> list:
-    if scenario:
-        from profiler import scenarios, workload
+def _scenario_points(name: str, levels: list[int] | None) -> tuple[list[WorkloadPoint], str]:
+    """The scenario's workload shape and its benign proxy prompt."""
+    from profiler import scenarios, workload
 
-        return workload.plan(scenarios.load(scenario))
-    if parallel.strip() == "":
-        raise ConfigError("--parallel needs at least one level")
-    return runner.points_grid(prompt_tokens, output_tokens, parse_int_list(parallel, "--parallel"))
+    scenario = scenarios.load(name)
+    points = workload.plan(scenario, parallel=levels)
+    return points, workload.render_proxy_prompt(scenario, points[0].prompt_tokens)
 
 
 def _progress(total: int, label: str, quiet: bool):  # type: ignore[no-untyped-def]

@@ -23,7 +23,11 @@ class SensorStatus(BaseModel):
 
 
 class Sensor(Protocol):
-    """A source of readings, e.g. ``rapl`` (package energy) or ``process`` (RSS, CPU)."""
+    """A source of readings, e.g. ``rapl`` (package energy) or ``process`` (RSS, CPU).
+
+    A sensor may also define ``begin_window()``, which ``TelemetryWindow`` calls when a window opens (NVML uses
+    it to decide the VRAM label per window).
+    """
 
     name: str
     #: ``measured:<name>`` label for energy from this sensor's counter or power samples

@@ -35,3 +35,7 @@ class TdpModel(BaseModel):
     def idle_w(self) -> float:
         """Estimated power with the CPU idle."""
         return self.tdp_w * self.idle_fraction
+
+    def energy_j(self, duration_s: float, utilisation: float) -> float:
+        """Estimated package energy over ``duration_s`` seconds at a mean CPU utilisation in [0, 1]."""
+        return self.power_w(utilisation) * max(duration_s, 0.0)

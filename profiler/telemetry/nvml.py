@@ -107,8 +107,9 @@ class NvmlSensor:
     """One GPU: power, energy counter, VRAM of this process (or of the device, labelled).
 
     ``vram_source`` is ``measured:nvml-process`` while the driver reports this process's memory, and becomes
-    ``measured:nvml-device`` (device-wide used memory, other processes included) from the first sample where it
-    does not, so a peak is never labelled more precisely than its least precise sample.
+    ``measured:nvml-device`` (device-wide used memory, other processes included) from the first sample of a
+    window where it does not (no per-process accounting, or a container whose PIDs the driver does not see), so
+    a window's peak is never labelled more precisely than its least precise sample.
     """
 
     name = "nvml"
@@ -128,6 +129,10 @@ class NvmlSensor:
         start = _try(pynvml.nvmlDeviceGetTotalEnergyConsumption, self.handle) if self.handle is not None else None
         self.has_energy_counter = start is not None
         self.start_mj = start or 0
+        self.vram_source = "measured:nvml-process"
+
+    def begin_window(self) -> None:
+        """Start a new measurement window: the VRAM label is decided afresh by this window's samples."""
         self.vram_source = "measured:nvml-process"
 
     def status(self) -> SensorStatus:

@@ -50,9 +50,10 @@ class ProcessSensor:
         return t.user + t.system, time.perf_counter()
 
     def read(self) -> Reading:
-        """RSS and CPU utilisation (0..1 of the whole machine) since the previous read."""
+        """RSS, CPU utilisation (0..1 of the whole machine) since the previous read, and cumulative CPU seconds
+        of this process (``cpu_time_s``, what the TDP estimate integrates)."""
         cpu, wall = self._cpu_times()
         last_cpu, last_wall = self._last
         self._last = (cpu, wall)
         util = (cpu - last_cpu) / (wall - last_wall) / self.n_cpus if wall > last_wall else None
-        return {"rss_bytes": float(self.rss_bytes()), "cpu_util": util}
+        return {"rss_bytes": float(self.rss_bytes()), "cpu_util": util, "cpu_time_s": cpu}

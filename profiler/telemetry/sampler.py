@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -23,6 +24,12 @@ from profiler.telemetry.rapl import RaplSensor
 
 # A counter window shorter than this many update periods is judged by integrated power instead.
 MIN_COUNTER_PERIODS = 5
+# Sensors that measure the CPU side (package, DRAM) and those that measure the whole machine (which already
+# includes the CPU and any GPU, so their figure is never added to the others').
+CPU_SENSORS = frozenset({"rapl"})
+WHOLE_SYSTEM_SENSORS = frozenset({"battery"})
+
+Clock = Callable[[], float]
 
 
 def default_sensors(
@@ -55,26 +62,40 @@ def _integrate(times: list[float], values: list[float | None]) -> float | None:
 
 
 class TelemetryWindow:
-    """``with TelemetryWindow(...) as w:`` samples in a thread; afterwards ``w.energy()`` and ``w.peak(key)``."""
+    """``with TelemetryWindow(...) as w:`` samples in a thread; afterwards ``w.energy()`` and ``w.peak(key)``.
+
+    A sensor whose read fails leaves that sample empty and adds a note to the window's energy, so a flaky
+    sensor never aborts a measurement. ``clock`` is ``time.perf_counter`` unless a test drives time itself.
+    """
 
     def __init__(
         self, sensors: list[Sensor], process: ProcessSensor, tdp: TdpModel, hz: float = 10.0,
-        idle: IdleBaseline | None = None,
+        idle: IdleBaseline | None = None, clock: Clock = time.perf_counter,
     ) -> None:
         self.sensors, self.process, self.tdp, self.idle = sensors, process, tdp, idle
         self.period = 1.0 / hz
+        self.clock = clock
         self.times: list[float] = []
         self.readings: list[dict[str, Reading]] = []
+        self.errors: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hfp-telemetry", daemon=True)
         self._lock = threading.Lock()
 
+    def _read(self, sensor: Sensor | ProcessSensor) -> Reading:
+        try:
+            return sensor.read()
+        except Exception as e:  # a sensor error must not abort the measurement; it is reported instead
+            self.errors.setdefault(sensor.name, f"{sensor.name}: read failed ({type(e).__name__}: {e}); "
+                                                "samples missing")
+            return {}
+
     def sample(self) -> None:
         """Take one sample of every sensor now."""
-        row = {s.name: s.read() for s in self.sensors}
-        row["process"] = self.process.read()
+        row = {s.name: self._read(s) for s in self.sensors}
+        row["process"] = self._read(self.process)
         with self._lock:
-            self.times.append(time.perf_counter())
+            self.times.append(self.clock())
             self.readings.append(row)
 
     def _loop(self) -> None:
@@ -82,6 +103,10 @@ class TelemetryWindow:
             self.sample()
 
     def __enter__(self) -> TelemetryWindow:
+        for sensor in self.sensors:
+            begin = getattr(sensor, "begin_window", None)
+            if begin is not None:
+                begin()
         self.sample()
         self._thread.start()
         return self
@@ -116,53 +141,87 @@ class TelemetryWindow:
         ]
 
     def _component_j(self, sensor: Sensor) -> tuple[float | None, float | None, list[str]]:
-        """(energy from the best method, integrated-power cross-check, notes) for one sensor."""
+        """(energy from the best method, integrated-power cross-check, notes) for one sensor.
+
+        A hardware counter is preferred, with integrated power as its cross-check; a window shorter than
+        ``MIN_COUNTER_PERIODS`` counter updates (or one where the counter did not move) uses integrated power.
+        """
         notes: list[str] = []
         integrated = _integrate(self.times, self.series(sensor.name, "power_w"))
-        if sensor.has_energy_counter:
-            counter = self.series(sensor.name, "energy_j")
-            if counter[0] is not None and counter[-1] is not None:
-                delta = counter[-1] - counter[0]
-                short = self.duration_s < MIN_COUNTER_PERIODS * sensor.counter_period_s
-                if (short or delta <= 0) and integrated is not None:
-                    notes.append(f"{sensor.name}: window {self.duration_s:.3f}s too short for its counter; "
-                                 "integrated power used")
-                    return integrated, None, notes
-                return delta, integrated, notes
-        return integrated, None, notes
+        if not sensor.has_energy_counter:
+            return integrated, None, notes
+        counter = self.series(sensor.name, "energy_j")
+        if counter[0] is None or counter[-1] is None:
+            if integrated is not None:
+                notes.append(f"{sensor.name}: energy counter unreadable at the window's edges; integrated power used")
+            return integrated, None, notes
+        delta = counter[-1] - counter[0]
+        short = self.duration_s < MIN_COUNTER_PERIODS * sensor.counter_period_s
+        if short or delta <= 0:
+            why = (f"window {self.duration_s:.3f} s is shorter than {MIN_COUNTER_PERIODS} updates of its counter "
+                   f"({sensor.counter_period_s:g} s each)" if short else "its energy counter did not advance")
+            if integrated is not None:
+                notes.append(f"{sensor.name}: {why}; integrated power used")
+                return integrated, None, notes
+            notes.append(f"{sensor.name}: {why} and it gives no power samples; counter figure kept (may be low)")
+        return delta, integrated, notes
+
+    def _cpu_estimate_j(self) -> float:
+        """TDP x utilisation over the window, from this process's CPU seconds (or its sampled utilisation)."""
+        duration = self.duration_s
+        cpu = self.series("process", "cpu_time_s")
+        if duration > 0 and cpu[0] is not None and cpu[-1] is not None:
+            util = (cpu[-1] - cpu[0]) / self.process.n_cpus / duration
+            return self.tdp.energy_j(duration, util)
+        power = [self.tdp.power_w(u) if u is not None else None for u in self.series("process", "cpu_util")]
+        est = _integrate(self.times, power)
+        return est if est is not None else self.tdp.energy_j(duration, 0.0)
 
     def energy(self) -> Energy:
-        """Energy of the window with its source label, total and above idle."""
+        """Energy of the window with its source label, total and above idle.
+
+        Components are summed: the CPU side (RAPL, else a whole-system battery figure, else the TDP estimate)
+        plus the GPU (NVML). A battery figure already includes the CPU and GPU, so it is used alone and never
+        added to RAPL or NVML; whatever is left out is named in ``notes``. The total is never 0 or None
+        silently: with no sensor it is the labelled TDP estimate.
+        """
         duration = self.duration_s
-        components: dict[str, float] = {}
-        sources: list[str] = []
-        notes: list[str] = []
-        cross, cross_src = None, None
+        measured: dict[str, tuple[Sensor, float, float | None]] = {}
+        notes: list[str] = list(self.errors.values())
         for sensor in self.sensors:
             joules, check, n = self._component_j(sensor)
             notes += n
             if joules is None:
-                continue
-            components[sensor.name] = joules
+                notes.append(f"{sensor.name}: no energy figure in this window (no counter or power samples)")
+            else:
+                measured[sensor.name] = (sensor, joules, check)
+        whole = [name for name in measured if name in WHOLE_SYSTEM_SENSORS]
+        if whole and any(name in CPU_SENSORS for name in measured):
+            for name in whole:  # RAPL's counter is finer than battery discharge; do not count the CPU twice
+                notes.append(f"{name}: {measured.pop(name)[1]:.1f} J whole-system figure not added; it includes "
+                             "the CPU measured by RAPL")
+        elif whole:
+            for name in [n for n in measured if n not in WHOLE_SYSTEM_SENSORS]:
+                notes.append(f"{name}: {measured.pop(name)[1]:.1f} J not added; the {whole[0]} figure includes it")
+        components: dict[str, float] = {}
+        sources: list[str] = []
+        cross, cross_src = None, None
+        for name, (sensor, joules, check) in measured.items():
+            components[name] = joules
             sources.append(sensor.source)
             if check is not None:
                 cross, cross_src = check, f"{sensor.source}-power-integrated"
-        if not any(s.name in ("rapl", "battery") for s in self.sensors):
-            # Nothing measures the CPU side: estimate it, labelled.
-            util = self.series("process", "cpu_util")
-            power = [self.tdp.power_w(u) if u is not None else None for u in util]
-            est = _integrate(self.times, power)
-            components["cpu_estimate"] = est if est is not None else self.tdp.power_w(0.0) * duration
+        if not any(name in CPU_SENSORS or name in WHOLE_SYSTEM_SENSORS for name in components):
+            components["cpu_estimate"] = self._cpu_estimate_j()
             sources.append(self.tdp.source)
+            notes.append(f"cpu: no RAPL or battery reading; estimated as TDP {self.tdp.tdp_w:g} W x this process's "
+                         "CPU utilisation")
         total = sum(components.values())
-        above = None
-        if self.idle is not None:
-            above = total - sum(self.idle.power_w.get(k, 0.0) for k in components) * duration
-            above = max(above, 0.0)
+        idle_w = sum(self.idle.power_w.get(k, 0.0) for k in components) if self.idle is not None else None
+        above = max(total - idle_w * duration, 0.0) if idle_w is not None else None
         return Energy(
             energy_j=total, above_idle_j=above, duration_s=duration,
-            mean_power_w=total / duration if duration > 0 else None,
-            idle_power_w=sum(self.idle.power_w.get(k, 0.0) for k in components) if self.idle else None,
+            mean_power_w=total / duration if duration > 0 else None, idle_power_w=idle_w,
             source="+".join(sources), components=components, cross_check_j=cross, cross_check_source=cross_src,
             notes=notes,
         )
