@@ -1,0 +1,180 @@
+"""Sweeps: the ``hfp run`` measurements repeated over a quantization ladder and/or KV cache types.
+
+Owns choosing the (weight level, KV cache type) configurations, calling ``profiler.runner.measure`` once per
+configuration with one host description, and the ``SweepRecord`` that holds one ``RunRecord`` per
+configuration (save/load under ``reports/runs/``). It must not measure anything itself, quantize (that is
+``profiler.quantize``) or format output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from profiler import __version__, hardware, runner
+from profiler.errors import ConfigError, RecordError
+from profiler.hardware import HostProfile
+from profiler.memory import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES
+from profiler.models import inspect
+from profiler.quantize import Ladder, LevelFile
+from profiler.record import RUNS_DIR, RunRecord, Settings, WorkloadPoint, now_iso
+
+SWEEP_SCHEMA_VERSION = 1
+
+
+class SweepEntry(BaseModel):
+    """One configuration of a sweep and its full run record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: str
+    kv_type: str
+    axis: Literal["weights", "kv", "grid"]
+    bits_per_weight: float
+    requantized: bool = False
+    record_path: str | None = None
+    record: RunRecord
+
+
+class SweepRecord(BaseModel):
+    """One ``hfp sweep``: the same workload points measured at every configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SWEEP_SCHEMA_VERSION
+    kind: Literal["sweep"] = "sweep"
+    id: str
+    created_at: str
+    hfp_version: str = __version__
+    ladder_source: str | None = None
+    ladder_dir: str | None = None
+    warnings: list[str] = []
+    points: list[WorkloadPoint]
+    settings: Settings  # the base settings; each entry's record holds its own (KV type set per entry)
+    complete: bool = True
+    interrupted: str | None = None
+    entries: list[SweepEntry] = []
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the sweep as JSON (``reports/runs/<id>.json`` by default) atomically."""
+        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> SweepRecord:
+        """Read a sweep record, refusing other kinds and schema versions with a clear message."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such file") from None
+        except ValueError as e:
+            raise RecordError(f"{path}: not a JSON sweep record ({e})") from e
+        if not isinstance(data, dict) or data.get("kind") != "sweep":
+            raise RecordError(f"{path}: not a sweep record (no \"kind\": \"sweep\")")
+        if data.get("schema_version") != SWEEP_SCHEMA_VERSION:
+            raise RecordError(
+                f"{path}: sweep schema version {data.get('schema_version')!r}; "
+                f"this hfp reads version {SWEEP_SCHEMA_VERSION}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            from profiler.config import describe_validation_error
+
+            raise RecordError(f"{path}: invalid sweep record: {describe_validation_error(e)}") from e
+
+
+def plan(
+    levels: list[LevelFile], kv_types: list[str], grid: bool = False
+) -> list[tuple[LevelFile, str, Literal["weights", "kv", "grid"]]]:
+    """(level, KV type, axis) to measure: every level at the first KV type, then every other KV type at the
+    first level (the ladder's highest precision); ``grid`` measures every combination."""
+    kvs: list[str] = []
+    for raw in kv_types or ["f16"]:
+        kv = raw.strip().lower()
+        if kv not in KV_CACHE_GGML_TYPE:
+            raise ConfigError(f"unknown KV cache type {raw!r}; choose from {', '.join(KV_CACHE_TYPES)}")
+        if kv not in kvs:
+            kvs.append(kv)
+    if not levels:
+        raise ConfigError("no weight levels to measure")
+    if grid:
+        return [(lvl, kv, "grid") for lvl in levels for kv in kvs]
+    out: list[tuple[LevelFile, str, Literal["weights", "kv", "grid"]]] = [(lvl, kvs[0], "weights") for lvl in levels]
+    return out + [(levels[0], kv, "kv") for kv in kvs[1:]]
+
+
+def _tagged(progress: Callable[[str], None] | None, tag: str) -> Callable[[str], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda msg: report(f"{tag}: {msg}")
+
+
+def new_sweep_id(first: LevelFile) -> str:
+    """A sortable sweep id: ``<UTC time>-sweep-<first level's file stem>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-sweep-{Path(first.path).stem.replace(' ', '_')[:40]}"
+
+
+def sweep(
+    levels: list[LevelFile],
+    kv_types: list[str],
+    points: list[WorkloadPoint],
+    settings: Settings,
+    options: runner.RunOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+    ladder: Ladder | None = None,
+    grid: bool = False,
+    host: HostProfile | None = None,
+    record_path: Path | None = None,
+) -> SweepRecord:
+    """Measure ``points`` at every (level, KV type) configuration and return the sweep, saved as it grows.
+
+    The sweep is written to ``record_path`` (default ``reports/runs/<id>.json``) and each configuration's own
+    run record beside it, in a folder of the same name (``<id>/<level>-kv-<type>.json``), so ``hfp report``
+    and ``hfp compare`` can read any of them. Ctrl-C keeps the finished configurations, marked incomplete.
+    """
+    configs = plan(levels, kv_types, grid)
+    base = options or runner.RunOptions()
+    host = host or hardware.detect(measure=True)
+    record = SweepRecord(
+        id=new_sweep_id(levels[0]), created_at=now_iso(), ladder_source=ladder.source.path if ladder else None,
+        ladder_dir=ladder.directory if ladder else None, warnings=sorted(set(ladder.warnings)) if ladder else [],
+        points=points, settings=settings, complete=False,
+    )
+    path = Path(record_path) if record_path else RUNS_DIR / f"{record.id}.json"
+    folder = path.with_suffix("")
+    try:
+        for lvl, kv, axis in configs:
+            model = inspect(lvl.path)
+            run_path = folder / f"{lvl.level}-kv-{kv}.json"
+            run = runner.measure(
+                model, points, settings.model_copy(update={"type_k": kv, "type_v": kv}),
+                _tagged(progress, f"{lvl.level} kv={kv}"),
+                base.model_copy(update={"record_path": str(run_path)}), host,
+            )
+            record.entries.append(SweepEntry(
+                level=lvl.level, kv_type=kv, axis=axis, requantized=lvl.requantized, record_path=str(run_path),
+                bits_per_weight=round(model.tensor_bytes * 8 / model.params, 3) if model.params else 0.0,
+                record=run,
+            ))
+            record.save(path)
+        record.complete = True
+    except runner.RunInterrupted as e:
+        record.interrupted = f"interrupted during {e.record.model.label}; {len(record.entries)} of " \
+            f"{len(configs)} configurations finished"
+    except KeyboardInterrupt:
+        record.interrupted = f"interrupted after {len(record.entries)} of {len(configs)} configurations"
+    record.save(path)
+    return record
