@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -157,10 +163,58 @@ class PointResult(BaseModel):
         return s.mean if s else None
 
 
-class RunRecord(BaseModel):
+class Document(BaseModel):
+    """A schema-versioned JSON document under ``reports/runs/``: save atomically, load with a clear refusal of
+    other kinds and versions. Subclasses set ``NOUN`` (for messages), ``SCHEMA`` and, if they carry a ``kind``
+    field, ``KIND``."""
+
+    NOUN: ClassVar[str] = "record"
+    SCHEMA: ClassVar[int] = 1
+    KIND: ClassVar[str | None] = None
+
+    id: str
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the document as JSON (``reports/runs/<id>.json`` by default) atomically."""
+        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> Self:
+        """Read a document, refusing other kinds and schema versions with a clear message."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such file") from None
+        except ValueError as e:
+            raise RecordError(f"{path}: not a JSON {cls.NOUN} ({e})") from e
+        if not isinstance(data, dict):
+            raise RecordError(f"{path}: not a JSON {cls.NOUN}")
+        if cls.KIND is not None and data.get("kind") != cls.KIND:
+            raise RecordError(f'{path}: not a {cls.NOUN} (no "kind": "{cls.KIND}")')
+        if data.get("schema_version") != cls.SCHEMA:
+            raise RecordError(
+                f"{path}: {cls.NOUN} schema version {data.get('schema_version')!r}; this hfp reads version {cls.SCHEMA}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            from profiler.config import describe_validation_error
+
+            raise RecordError(f"{path}: invalid {cls.NOUN}: {describe_validation_error(e)}") from e
+
+
+class RunRecord(Document):
     """One ``hfp run``: where, what, how and the results."""
 
     model_config = ConfigDict(extra="forbid")
+    NOUN: ClassVar[str] = "run record"
+    SCHEMA: ClassVar[int] = SCHEMA_VERSION
 
     schema_version: int = SCHEMA_VERSION
     id: str
@@ -178,34 +232,6 @@ class RunRecord(BaseModel):
     notes: list[str] = []
     extra: dict[str, Any] = {}
 
-    def save(self, path: Path | None = None) -> Path:
-        """Write the record as JSON (``reports/runs/<id>.json`` by default) atomically."""
-        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=1))
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: Path | str) -> RunRecord:
-        """Read a record, refusing other schema versions with a clear message."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file") from None
-        except ValueError as e:
-            raise RecordError(f"{path}: not a JSON run record ({e})") from e
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        if version != SCHEMA_VERSION:
-            raise RecordError(f"{path}: run record schema version {version!r}; this hfp reads version {SCHEMA_VERSION}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
-
-            raise RecordError(f"{path}: invalid run record: {describe_validation_error(e)}") from e
 
 
 def new_id(model: ModelFile) -> str:

@@ -8,21 +8,20 @@ configuration (save/load under ``reports/runs/``). It must not measure anything 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from profiler import __version__, hardware, runner
-from profiler.errors import ConfigError, RecordError
+from profiler.errors import ConfigError
 from profiler.hardware import HostProfile
 from profiler.memory import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
-from profiler.record import RUNS_DIR, RunRecord, Settings, WorkloadPoint, now_iso
+from profiler.record import RUNS_DIR, Document, RunRecord, Settings, WorkloadPoint, now_iso
 
 SWEEP_SCHEMA_VERSION = 1
 
@@ -41,10 +40,13 @@ class SweepEntry(BaseModel):
     record: RunRecord
 
 
-class SweepRecord(BaseModel):
+class SweepRecord(Document):
     """One ``hfp sweep``: the same workload points measured at every configuration."""
 
     model_config = ConfigDict(extra="forbid")
+    NOUN: ClassVar[str] = "sweep record"
+    SCHEMA: ClassVar[int] = SWEEP_SCHEMA_VERSION
+    KIND: ClassVar[str | None] = "sweep"
 
     schema_version: int = SWEEP_SCHEMA_VERSION
     kind: Literal["sweep"] = "sweep"
@@ -59,39 +61,6 @@ class SweepRecord(BaseModel):
     complete: bool = True
     interrupted: str | None = None
     entries: list[SweepEntry] = []
-
-    def save(self, path: Path | None = None) -> Path:
-        """Write the sweep as JSON (``reports/runs/<id>.json`` by default) atomically."""
-        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=1))
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: Path | str) -> SweepRecord:
-        """Read a sweep record, refusing other kinds and schema versions with a clear message."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file") from None
-        except ValueError as e:
-            raise RecordError(f"{path}: not a JSON sweep record ({e})") from e
-        if not isinstance(data, dict) or data.get("kind") != "sweep":
-            raise RecordError(f"{path}: not a sweep record (no \"kind\": \"sweep\")")
-        if data.get("schema_version") != SWEEP_SCHEMA_VERSION:
-            raise RecordError(
-                f"{path}: sweep schema version {data.get('schema_version')!r}; "
-                f"this hfp reads version {SWEEP_SCHEMA_VERSION}"
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
-
-            raise RecordError(f"{path}: invalid sweep record: {describe_validation_error(e)}") from e
 
 
 def plan(

@@ -8,16 +8,13 @@ the feasibility report shows beside each quantization level. Summaries are recom
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from profiler import __version__
-from profiler.errors import RecordError
 from profiler.hardware import HostProfile
-from profiler.record import RUNS_DIR
+from profiler.record import Document
 from profiler.safety.stats import PairedChange, Rate, paired_change
 
 SAFETY_SCHEMA_VERSION = 1
@@ -125,10 +122,13 @@ class ProbeSetInfo(BaseModel):
     categories: list[str]
 
 
-class SafetyRecord(BaseModel):
+class SafetyRecord(Document):
     """One ``hfp safety`` run."""
 
     model_config = ConfigDict(extra="forbid")
+    NOUN: ClassVar[str] = "safety record"
+    SCHEMA: ClassVar[int] = SAFETY_SCHEMA_VERSION
+    KIND: ClassVar[str | None] = "safety"
 
     schema_version: int = SAFETY_SCHEMA_VERSION
     kind: Literal["safety"] = "safety"
@@ -153,39 +153,6 @@ class SafetyRecord(BaseModel):
             if c.config.label == label:
                 return c
         raise KeyError(label)
-
-    def save(self, path: Path | None = None) -> Path:
-        """Write the record as JSON (``reports/runs/<id>.json`` by default) atomically."""
-        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=1))
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: Path | str) -> SafetyRecord:
-        """Read a safety record, refusing other kinds and schema versions with a clear message."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file") from None
-        except ValueError as e:
-            raise RecordError(f"{path}: not a JSON safety record ({e})") from e
-        if not isinstance(data, dict) or data.get("kind") != "safety":
-            raise RecordError(f"{path}: not a safety record (no \"kind\": \"safety\")")
-        if data.get("schema_version") != SAFETY_SCHEMA_VERSION:
-            raise RecordError(
-                f"{path}: safety record schema version {data.get('schema_version')!r}; "
-                f"this hfp reads version {SAFETY_SCHEMA_VERSION}"
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
-
-            raise RecordError(f"{path}: invalid safety record: {describe_validation_error(e)}") from e
 
 
 def _rate(verdicts: list[ProbeVerdict], kind: str) -> Rate:
