@@ -40,3 +40,14 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(f"{path}: {describe_validation_error(e)}") from e
+
+
+def load_named(name_or_path: str | Path, directory: Path, model: type[M], noun: str) -> M:
+    """``model`` from a YAML path, or by name (file stem) from ``directory``; an unknown name lists the known."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = directory / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml")))
+        raise ConfigError(f"no {noun} {str(name_or_path)!r}; known: {known}")
+    return load_yaml_model(path, model)

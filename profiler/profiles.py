@@ -10,8 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from profiler.config import load_yaml_model
-from profiler.errors import ConfigError
+from profiler.config import load_named
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
 
@@ -84,13 +83,7 @@ class HardwareProfile(BaseModel):
 
 def load(name_or_path: str | Path) -> HardwareProfile:
     """A profile by file path or by name (file stem) in ``hardware_profiles/``."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
-        raise ConfigError(f"no hardware profile {str(name_or_path)!r}; known: {known}")
-    return load_yaml_model(path, HardwareProfile)
+    return load_named(name_or_path, PROFILES_DIR, HardwareProfile, "hardware profile")
 
 
 def load_all(directory: Path = PROFILES_DIR) -> dict[str, HardwareProfile]:

@@ -14,8 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from profiler.config import load_yaml_model
-from profiler.errors import ConfigError
+from profiler.config import load_named
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -130,13 +129,7 @@ class Scenario(BaseModel):
 
 def load(name_or_path: str | Path) -> Scenario:
     """A scenario by file path or by name (file stem) in ``scenarios/``."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = SCENARIOS_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml")))
-        raise ConfigError(f"no scenario {str(name_or_path)!r}; known: {known}")
-    return load_yaml_model(path, Scenario)
+    return load_named(name_or_path, SCENARIOS_DIR, Scenario, "scenario")
 
 
 def load_all(directory: Path = SCENARIOS_DIR) -> dict[str, Scenario]:

@@ -197,15 +197,12 @@ def load(paths: Sequence[Path | str]) -> list[RunRecord]:
     return [RunRecord.load(p) for p in paths]
 
 
-def text_table(c: Comparison) -> str:
-    """The comparison as aligned plain text for the terminal: runs, then one row per (point, metric)."""
+def grid(c: Comparison, point_header: str = "workload point") -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the aligned table: point, metric, then each run's value and (after the first) its
+    ratio to the first run. The terminal, HTML and Markdown outputs all render this one grid."""
     first = c.runs[0].label
-    lines = [f"model: {c.model}" + (f" (sha256 {c.model_sha256[:12]}…)" if c.model_sha256 else "")]
-    for r in c.runs:
-        extra = f"; {r.differences}" if r.differences else ""
-        lines.append(f"  {r.label}: {r.id} on {r.hostname} ({r.hardware}){extra}")
-    head = ["point", "metric"] + [h for i, r in enumerate(c.runs)
-                                  for h in ((r.label,) if i == 0 else (r.label, f"{r.label}/{first}"))]
+    head = [point_header, "metric"] + [h for i, r in enumerate(c.runs)
+                                       for h in ((r.label,) if i == 0 else (r.label, f"{r.label}/{first}"))]
     body = []
     for row in c.rows:
         cells = [row.point, row.metric_label]
@@ -214,6 +211,16 @@ def text_table(c: Comparison) -> str:
             if i:
                 cells.append(fmt.ratio(v.ratio))
         body.append(cells)
+    return head, body
+
+
+def text_table(c: Comparison) -> str:
+    """The comparison as aligned plain text for the terminal: runs, then one row per (point, metric)."""
+    lines = [f"model: {c.model}" + (f" (sha256 {c.model_sha256[:12]}…)" if c.model_sha256 else "")]
+    for r in c.runs:
+        extra = f"; {r.differences}" if r.differences else ""
+        lines.append(f"  {r.label}: {r.id} on {r.hostname} ({r.hardware}){extra}")
+    head, body = grid(c, "point")
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
 
     def line(cells: Sequence[str]) -> str:

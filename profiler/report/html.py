@@ -407,16 +407,9 @@ def compare_html(comparison: Comparison, plots: Sequence[Plot]) -> str:
     c = comparison
     runs = table(["", "record", "host", "CPU / GPU", "measured at", "settings that differ"],
                  [(r.label, r.id, r.hostname, r.hardware, r.created_at, r.differences or "—") for r in c.runs])
-    head = ["workload point", "metric"] + [h for r in c.runs for h in ((r.label,) if r is c.runs[0]
-                                                                    else (r.label, f"{r.label}/{c.runs[0].label}"))]
-    rows = []
-    for row in c.rows:
-        cells: list[object] = [row.point, row.metric_label]
-        for i, v in enumerate(row.values):
-            cells.append(v.text)
-            if i:
-                cells.append(fmt.ratio(v.ratio))
-        rows.append(cells)
+    from profiler.report.compare import grid  # compare imports this module
+
+    head, rows = grid(c)
     numeric = tuple(range(2, len(head)))
     sections = [
         ("runs", "Runs compared", runs + caption("measured: run records")),

@@ -239,15 +239,7 @@ def compare_markdown(comparison: Comparison, plot_files: Sequence[tuple[str, str
 
 def comparison_table(c: Comparison) -> str:
     """The aligned rows of a comparison as a Markdown table."""
-    first = c.runs[0].label
-    head = ["workload point", "metric"] + [h for i, r in enumerate(c.runs)
-                                           for h in ((r.label,) if i == 0 else (r.label, f"{r.label}/{first}"))]
-    rows = []
-    for row in c.rows:
-        cells: list[object] = [row.point, row.metric_label]
-        for i, v in enumerate(row.values):
-            cells.append(v.text)
-            if i:
-                cells.append(fmt.ratio(v.ratio))
-        rows.append(cells)
+    from profiler.report.compare import grid  # compare imports this module
+
+    head, rows = grid(c)
     return table(head, rows, numeric=tuple(range(2, len(head))))
