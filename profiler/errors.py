@@ -35,3 +35,27 @@ class SensorError(HfpError):
 
 class RecordError(HfpError):
     """A run record is unreadable, of another schema version, or incompatible with another record."""
+
+
+class DiskFullError(HfpError):
+    """A write ran out of space (or past a file-size limit); the previous file, if any, is left intact."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) turned into the interruption Ctrl-C raises.
+
+    A ``KeyboardInterrupt`` subclass, so every ``except KeyboardInterrupt`` that keeps finished work handles all
+    three signals alike; ``signame`` says which one arrived (the record's ``interrupted`` field names it).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signame = signal.Signals(signum).name
+        super().__init__(self.signame)
+
+
+def signal_name(error: BaseException) -> str:
+    """The signal behind an interruption: ``SIGTERM`` for an ``Interrupted``, ``SIGINT`` for a plain Ctrl-C."""
+    return getattr(error, "signame", "SIGINT")

@@ -42,6 +42,10 @@ class Backends(BaseModel):
     mmap: bool = False
     mlock: bool = False
     system_info: str | None = None
+    cpu_kernels: list[str] = []  # CPU features the build uses (llama_print_system_info), e.g. AVX2, AMX_INT8
+    cpu_amx_flags: list[str] = []  # AMX features this CPU advertises (/proc/cpuinfo)
+    selfcheck: str | None = None  # the cached llama.cpp self-check verdict (profiler.engine.selfcheck), if any
+    extra_bufts_ok: bool | None = None  # whether extra buffer types (repack, AMX) decode here; None: not checked
 
 
 class HostProfile(BaseModel):
@@ -112,14 +116,35 @@ def llama_backends() -> Backends:
         import llama_cpp
     except ImportError:
         return Backends()
+    from profiler.engine import selfcheck  # lazily: the engine package imports the record, which imports this
+
     info = llama_cpp.llama_print_system_info()
+    system_info = info.decode(errors="replace").strip() if isinstance(info, bytes) else str(info)
+    verdict = selfcheck.cached_verdict()
     return Backends(
         llama_cpp_python=getattr(llama_cpp, "__version__", None),
         gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
         mmap=bool(llama_cpp.llama_supports_mmap()),
         mlock=bool(llama_cpp.llama_supports_mlock()),
-        system_info=info.decode(errors="replace").strip() if isinstance(info, bytes) else str(info),
+        system_info=system_info,
+        cpu_kernels=selfcheck.cpu_kernels(system_info),
+        cpu_amx_flags=[f for f in selfcheck.cpu_flags()[1] if f.startswith("amx")],
+        selfcheck=verdict.summary() if verdict else None,
+        extra_bufts_ok=verdict.extra_bufts_ok if verdict else None,
     )
+
+
+def amx_status(b: Backends) -> str:
+    """Whether llama.cpp's AMX kernels are built and usable here, in words."""
+    built = any(k.startswith("AMX") for k in b.cpu_kernels)
+    cpu = f"CPU has {' '.join(b.cpu_amx_flags)}" if b.cpu_amx_flags else "CPU has no AMX"
+    if not built:
+        return f"not in this build ({cpu})"
+    if b.extra_bufts_ok is None:
+        return f"in this build, {cpu}; not self-checked yet (`python -m profiler.engine.selfcheck`)"
+    if b.extra_bufts_ok:
+        return f"in this build and usable ({cpu}; self-check passed)"
+    return f"in this build but NOT usable ({cpu}; self-check crashed; hfp runs with use_extra_bufts = false)"
 
 
 def detect(measure: bool = True) -> HostProfile:

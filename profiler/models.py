@@ -10,13 +10,15 @@ import hashlib
 import importlib.util
 import json
 import os
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from profiler.config import describe_validation_error
 from profiler.errors import ModelError
 from profiler.gguf import FILE_TYPES, GGUFHeader, read_header
 
@@ -25,7 +27,7 @@ DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # Layers that attend only to a sliding window, for architectures whose GGUF does not declare the pattern:
 # llama.cpp hard-codes these (src/llama-model.cpp). Period N: the last layer of every N is global.
-_SWA_PERIOD_BY_ARCH = {"gemma2": 2, "gemma3": 6, "cohere2": 4}
+_SWA_PERIOD_BY_ARCH = {"gemma2": 2, "gemma3": 6, "cohere2": 4, "gpt-oss": 2}
 
 
 def cache_dir() -> Path:
@@ -63,6 +65,34 @@ class ModelFile(BaseModel):
     n_ctx_train: int
     sliding_window: int | None = None
     swa_layers: list[bool] = []
+    synthetic: bool = False  # written by `hfp synth` (random weights): timing and memory only
+    # mixture of experts (0 for dense models): experts per layer, experts each token uses, and the parameters and
+    # bytes of the routed-expert tensors (``*_exps``); shared experts and every other tensor are read every token
+    n_experts: int = 0
+    n_experts_used: int = 0
+    expert_params: int = 0
+    expert_bytes: int = 0
+
+    @model_validator(mode="after")
+    def _per_layer_lists(self) -> ModelFile:
+        # a damaged record or header must be refused here, not as an IndexError in the KV-cache formula
+        if len(self.n_kv_heads) < self.n_layers:
+            raise ValueError(f"n_kv_heads has {len(self.n_kv_heads)} entries for {self.n_layers} layers")
+        if self.swa_layers and len(self.swa_layers) < self.n_layers:
+            raise ValueError(f"swa_layers has {len(self.swa_layers)} entries for {self.n_layers} layers")
+        return self
+
+    @property
+    def is_moe(self) -> bool:
+        """Whether only some experts' weights are read per token."""
+        return self.n_experts > 1 and 0 < self.n_experts_used < self.n_experts and self.expert_params > 0
+
+    @property
+    def active_params(self) -> int:
+        """Parameters one token uses: all shared ones plus ``n_experts_used / n_experts`` of the experts'."""
+        if not self.is_moe:
+            return self.params
+        return int(self.params - self.expert_params * (1 - self.n_experts_used / self.n_experts))
 
     @property
     def label(self) -> str:
@@ -153,7 +183,18 @@ def describe(header: GGUFHeader, path: Path) -> ModelFile:
         n_ctx_train=int(_arch_key(meta, arch, "context_length", 0)),
         sliding_window=window,
         swa_layers=swa,
+        synthetic="hfp.synthetic" in meta,
+        n_experts=int(_arch_key(meta, arch, "expert_count", 0) or 0),
+        n_experts_used=int(_arch_key(meta, arch, "expert_used_count", 0) or 0),
+        expert_params=sum(t.n_elements for t in header.tensors if _is_expert(t.name)),
+        expert_bytes=sum(t.nbytes for t in header.tensors if _is_expert(t.name)),
     )
+
+
+def _is_expert(tensor_name: str) -> bool:
+    """Routed-expert tensors (``blk.N.ffn_{gate,up,down,gate_up}_exps.*``, llama.cpp's naming); shared experts
+    (``*_shexp``) are read every token."""
+    return "_exps" in tensor_name
 
 
 def _dominant(bytes_by_type: Counter[str]) -> str:
@@ -165,21 +206,40 @@ def sha256_of(path: Path) -> str:
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
     memo = cache_dir() / "sha256" / key
-    if memo.exists():
-        return memo.read_text().strip()
+    try:
+        cached = memo.read_bytes().decode("ascii", "replace").strip()
+        if len(cached) == 64 and all(c in "0123456789abcdef" for c in cached):
+            return cached
+    except OSError:
+        pass  # no memo yet, or an unreadable one: hash again
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(h.hexdigest())
+    from profiler.errors import HfpError
+    from profiler.files import write_atomic
+
+    try:
+        write_atomic(memo, h.hexdigest())
+    except HfpError:
+        pass  # a cache: a full disk or a read-only home only costs hashing again next time
     return h.hexdigest()
 
 
 def inspect(path: str | Path, with_hash: bool = True) -> ModelFile:
     """Read the GGUF header at ``path`` (no weights are loaded) and describe the model."""
     p = Path(path).expanduser()
-    model = describe(read_header(p), p)
+    try:
+        model = describe(read_header(p), p)
+    except ModelError:
+        raise
+    except OSError as e:  # unreadable (permissions, a special file, an I/O error)
+        raise ModelError(f"{p}: cannot read ({e.strerror or e})") from None
+    except (ValueError, TypeError, ArithmeticError, LookupError, RecursionError, struct.error) as e:
+        # a header that parses but whose metadata is the wrong kind (a string where a count belongs, a zero
+        # alignment, …): refused here, before llama.cpp ever sees the file
+        detail = describe_validation_error(e) if isinstance(e, ValidationError) else f"{type(e).__name__}: {e}"
+        raise ModelError(f"{p}: invalid GGUF metadata ({' '.join(detail.split())[:300]})") from None
     if with_hash:
         model.sha256 = sha256_of(p)
     return model
@@ -293,6 +353,10 @@ def resolve_path(spec: str | None, home: Path | None = None, env: dict[str, str]
     if spec in (None, "", "default"):
         return default_model_path()
     assert spec is not None
+    if spec.lower().startswith("synth:"):  # a synthetic model of a preset shape, built on first use
+        from profiler import synth
+
+        return synth.resolve(spec)
     path = Path(spec).expanduser()
     if path.exists() or "/" in spec and not spec.startswith("hf:") or spec.endswith(".gguf"):
         if not path.exists():

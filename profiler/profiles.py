@@ -8,71 +8,78 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from profiler.config import load_named
+from profiler.resources import Entry, builtin_dir, entries
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
+# Bounds far beyond any real device (and allow_inf_nan=False): a typo such as 5e-324 GB/s is a one-line refusal,
+# not a division by zero in the performance model.
+PROFILES_DIR = builtin_dir("hardware_profiles")  # the shipped ones; the user's folders add to them (profiler.resources)
 
 
 class CpuSpec(BaseModel):
     """The CPU and system memory of a profile."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str | None = None
-    cores: int = Field(gt=0)
-    ram_gb: float = Field(gt=0)
-    ram_bandwidth_gbps: float = Field(gt=0, description="peak system-memory bandwidth, GB/s")
-    tflops: float = Field(gt=0, description="approximate dense FP32/FP16 CPU TFLOPS")
+    # optional for GPU profiles (a profile may declare only the accelerator's facts); a CPU-only profile needs
+    # ram_gb and ram_bandwidth_gbps (checked by HardwareProfile)
+    cores: int | None = Field(default=None, gt=0, le=100_000)
+    ram_gb: float | None = Field(default=None, ge=0.01, le=1e6)
+    ram_bandwidth_gbps: float | None = Field(default=None, ge=0.01, le=1e6,
+                                             description="peak system-memory bandwidth, GB/s")
+    tflops: float | None = Field(default=None, ge=1e-4, le=1e6, description="approximate dense FP32/FP16 CPU TFLOPS")
 
 
 class GpuSpec(BaseModel):
     """An accelerator of a profile; unified-memory GPUs share ``cpu.ram_gb``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str | None = None
     backend: Literal["cuda", "rocm", "metal", "vulkan", "sycl"]
-    vram_gb: float = Field(gt=0)
-    bandwidth_gbps: float = Field(gt=0)
-    fp16_tflops: float = Field(gt=0)
+    vram_gb: float | None = Field(default=None, ge=0.01, le=1e6, description="None: GPU memory is not checked")
+    bandwidth_gbps: float = Field(ge=0.01, le=1e6)
+    fp16_tflops: float | None = Field(default=None, ge=1e-4, le=1e6, description="dense FP16; None: not known (prefill "
+                                      "is then predicted from bandwidth, see docs/performance-model.md)")
     unified_memory: bool = False
 
 
 class PowerSpec(BaseModel):
     """Wall or package power of the whole device."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    load_w: float = Field(gt=0)
-    idle_w: float = Field(ge=0)
+    load_w: float = Field(ge=0.1, le=1e7)
+    idle_w: float = Field(ge=0, le=1e7)
 
 
 class EfficiencySpec(BaseModel):
     """Declared llama.cpp efficiencies for a profile whose backend has no public or local calibration."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     eta_bw: float = Field(gt=0, le=1, description="fraction of peak bandwidth decode achieves")
     eta_f: float = Field(gt=0, le=1, description="fraction of peak FLOPS prefill achieves")
-    t0_s: float = Field(default=0.0, ge=0, description="fixed time per decode step (launches, sync)")
+    t0_s: float = Field(default=0.0, ge=0, le=10, description="fixed time per decode step (launches, sync)")
     source: str
 
 
 class HardwareProfile(BaseModel):
     """A declared hardware tier."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str
-    tier: str
+    name: str = "custom profile"
+    tier: str = "custom"
     description: str | None = None
-    price_usd: float = Field(ge=0)
-    cpu: CpuSpec
+    price_usd: float = Field(default=0.0, ge=0, le=1e12)
+    cpu: CpuSpec = Field(default_factory=CpuSpec)
     gpu: GpuSpec | None = None
-    power: PowerSpec
-    sources: list[str] = Field(min_length=1)
+    power: PowerSpec | None = Field(default=None, description="None: no energy figures")
+    sources: list[str] = Field(default_factory=list)
     efficiency: EfficiencySpec | None = Field(
         default=None, description="used only where neither a local calibration nor public results cover the backend"
     )
@@ -80,15 +87,28 @@ class HardwareProfile(BaseModel):
         default=None, description="for profiles written by `hfp hardware --save`: which fields were measured"
     )
 
+    @model_validator(mode="after")
+    def _processor(self) -> HardwareProfile:
+        if self.gpu is None and (self.cpu.ram_gb is None or self.cpu.ram_bandwidth_gbps is None):
+            raise ValueError("a profile without a gpu needs cpu.ram_gb and cpu.ram_bandwidth_gbps")
+        return self
+
 
 def load(name_or_path: str | Path) -> HardwareProfile:
-    """A profile by file path or by name (file stem) in ``hardware_profiles/``."""
-    return load_named(name_or_path, PROFILES_DIR, HardwareProfile, "hardware profile")
+    """A profile by file path, or by name (file stem) on the search path (built-in, then the user's folders)."""
+    return load_named(name_or_path, "hardware_profiles", HardwareProfile, "hardware profile")
 
 
-def load_all(directory: Path = PROFILES_DIR) -> dict[str, HardwareProfile]:
-    """Every profile in a folder, keyed by file stem."""
-    return {p.stem: load(p) for p in sorted(directory.glob("*.yaml"))}
+def sources() -> dict[str, Entry]:
+    """Every profile file on the search path by name, with where it came from (built-in, user, option)."""
+    return entries("hardware_profiles")
+
+
+def load_all(directory: Path | None = None) -> dict[str, HardwareProfile]:
+    """Every profile on the search path (or only those in ``directory``), keyed by file stem."""
+    if directory is not None:
+        return {p.stem: load(p) for p in sorted(Path(directory).glob("*.yaml"))}
+    return {name: load(entry.path) for name, entry in sources().items()}
 
 
 def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, HardwareProfile]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from profiler import __version__
 from profiler.engine.llamacpp import quiet_llama_logs
 from profiler.errors import ConfigError, EngineError
+from profiler.files import write_atomic
 from profiler.gguf import FILE_TYPE_IDS, read_header
 from profiler.models import ModelFile, cache_dir, describe, sha256_of
 
@@ -136,10 +137,7 @@ class Ladder(BaseModel):
         """Write ``ladder.json`` atomically into ``directory`` (default: the ladder's own folder)."""
         folder = Path(directory or self.directory)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / MANIFEST_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=1, exclude={"directory"}))
-        tmp.replace(path)
+        path = write_atomic(folder / MANIFEST_NAME, self.model_dump_json(indent=1, exclude={"directory"}))
         self.directory = str(folder.resolve())
         return path
 
@@ -284,15 +282,28 @@ def _reusable(existing: Ladder | None, level: str, folder: Path) -> LadderLevel 
 
 
 def quantize_file(source: Path, out: Path, level: str, nthread: int | None = None) -> float:
+    """``quantize_file_here`` in a supervised llama.cpp worker (``profiler.engine.worker``): a native crash
+    becomes a one-line error and leaves no ``.part`` file behind."""
+    from profiler.engine.worker import WorkerCrashed, call_in_worker
+
+    try:
+        return float(call_in_worker("profiler.quantize:quantize_file_here", Path(source), Path(out), level, nthread,
+                                    what=f"quantizing {Path(source).name} to {level}"))
+    except WorkerCrashed:
+        out.with_name(out.name + ".part").unlink(missing_ok=True)
+        raise
+
+
+def quantize_file_here(source: Path, out: Path, level: str, nthread: int | None = None) -> float:
     """Write ``source`` quantized to ``level`` at ``out`` with ``llama_model_quantize``; return the seconds.
 
     The output appears atomically (a ``.part`` file is renamed), so an interrupted run leaves no half file.
     """
     llama_cpp = _llama()
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = FILE_TYPE_IDS[level]
-    params.nthread = nthread or os.cpu_count() or 1
-    params.allow_requantize = True
+    from profiler.engine.llamacpp import set_params  # every write into a llama.cpp struct is checked there
+
+    set_params(params, ftype=FILE_TYPE_IDS[level], nthread=nthread or os.cpu_count() or 1, allow_requantize=True)
     part = out.with_name(out.name + ".part")
     t0 = time.perf_counter()
     try:

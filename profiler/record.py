@@ -51,6 +51,13 @@ class Settings(BaseModel):
     repetitions: int = 3
     warmup: bool = True
     use_mmap: bool = True
+    # --allow-context-overflow: points whose prompt + output exceed the model's trained context were measured
+    # on purpose (otherwise they are refused before loading)
+    allow_context_overflow: bool = False
+    # llama.cpp's extra CPU buffer types (weight repacking, AMX kernels); false when the self-check found that
+    # they crash on this CPU with this build (profiler.engine.selfcheck), with the reason.
+    extra_bufts: bool = True
+    extra_bufts_reason: str | None = None
 
 
 class WorkloadPoint(BaseModel):
@@ -106,6 +113,7 @@ class Repetition(BaseModel):
     itl_p95_s: float
     e2e_s: float
     peak_rss_bytes: int | None = None
+    peak_anon_bytes: int | None = None  # anonymous part of the peak RSS (not file-backed), where the OS tells
     peak_vram_bytes: int | None = None
     vram_source: str | None = None
     energy: Energy
@@ -131,7 +139,7 @@ class Stat(BaseModel):
 
 SUMMARY_FIELDS = (
     "prefill_tok_s", "decode_tok_s_per_seq", "decode_tok_s_aggregate", "ttft_s", "itl_p50_s", "itl_p95_s",
-    "e2e_s", "peak_rss_bytes", "peak_vram_bytes", "j_per_token",
+    "e2e_s", "peak_rss_bytes", "peak_vram_bytes", "j_per_token", "peak_anon_bytes",
 )
 
 
@@ -148,6 +156,7 @@ class PointResult(BaseModel):
     energy_source: str | None = None
     memory_predicted: MemoryPlan
     rss_baseline_bytes: int | None = None
+    anon_baseline_bytes: int | None = None  # anonymous part of the RSS before the model was loaded
     samples: list[dict[str, float | None]] = []
 
     def summarize(self) -> None:
@@ -163,6 +172,18 @@ class PointResult(BaseModel):
         return s.mean if s else None
 
 
+class FailedPoint(BaseModel):
+    """The workload point whose measurement failed (the llama.cpp worker crashed, hung or was killed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    point: WorkloadPoint
+    reason: str  # one line, as the CLI printed it
+    signal: str | None = None  # e.g. "SIGSEGV", when the worker died by a signal
+    phase: str = ""  # "warm-up", "repetition 2", ...
+    repetitions_finished: int = 0
+
+
 class Document(BaseModel):
     """A schema-versioned JSON document under ``reports/runs/``: save atomically, load with a clear refusal of
     other kinds and versions. Subclasses set ``NOUN`` (for messages), ``SCHEMA`` and, if they carry a ``kind``
@@ -175,24 +196,33 @@ class Document(BaseModel):
     id: str
 
     def save(self, path: Path | None = None) -> Path:
-        """Write the document as JSON (``reports/runs/<id>.json`` by default) atomically."""
-        path = Path(path) if path else RUNS_DIR / f"{self.id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=1))
-        tmp.replace(path)
-        return path
+        """Write the document as JSON atomically (``profiler.files.write_atomic``) and return where.
+
+        With no ``path`` it creates ``reports/runs/<id>.json`` exclusively: when another document (another hfp
+        process started in the same second) already holds that name, the id gets a ``-2``, ``-3``… suffix, so
+        concurrent runs never overwrite each other. Save again to the returned path to update the file.
+        """
+        from profiler.files import create_exclusive, write_atomic
+
+        if path is not None:
+            return write_atomic(Path(path), self.model_dump_json(indent=1))
+        base, n = self.id, 1
+        while not create_exclusive(target := RUNS_DIR / f"{self.id}.json", self.model_dump_json(indent=1)):
+            n += 1
+            self.id = f"{base}-{n}"
+        return target
 
     @classmethod
     def load(cls, path: Path | str) -> Self:
         """Read a document, refusing other kinds and schema versions with a clear message."""
+        from profiler.files import read_text
+
         path = Path(path)
+        text = read_text(path, RecordError)
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file") from None
-        except ValueError as e:
-            raise RecordError(f"{path}: not a JSON {cls.NOUN} ({e})") from e
+            data = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise RecordError(f"{path}: not a JSON {cls.NOUN} ({e})") from None
         if not isinstance(data, dict):
             raise RecordError(f"{path}: not a JSON {cls.NOUN}")
         if cls.KIND is not None and data.get("kind") != cls.KIND:
@@ -231,6 +261,7 @@ class RunRecord(Document):
     idle_baseline: Energy | None = None
     notes: list[str] = []
     extra: dict[str, Any] = {}
+    failed_point: FailedPoint | None = None  # set when a point's worker crashed, hung or was killed
 
 
 

@@ -14,20 +14,25 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from profiler.capability import CapabilityRequirement
 from profiler.config import load_named
+from profiler.resources import Entry, builtin_dir, entries
 
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+# Upper bounds far beyond any campaign; with allow_inf_nan=False they keep a typo (1e308 items, .inf hours) a
+# one-line refusal instead of an overflow deep in the estimate.
+MAX_TOKENS = 10**9
+SCENARIOS_DIR = builtin_dir("scenarios")  # the shipped ones; the user's folders add to them (profiler.resources)
 
 
 class TokenSpread(BaseModel):
     """Tokens per item: a mean, a standard deviation across items, and optional hard bounds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    mean: float = Field(gt=0)
-    sd: float = Field(default=0.0, ge=0)
-    min: int | None = Field(default=None, gt=0)
-    max: int | None = Field(default=None, gt=0)
+    mean: float = Field(gt=0, le=MAX_TOKENS)
+    sd: float = Field(default=0.0, ge=0, le=MAX_TOKENS)
+    min: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    max: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
 
     @model_validator(mode="after")
     def _bounds(self) -> TokenSpread:
@@ -54,11 +59,13 @@ class TokenSpread(BaseModel):
 class Interactive(BaseModel):
     """Concurrent conversations: replies generated at once, the reply-latency limit, turns per conversation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    concurrency: int = Field(gt=0, description="replies being generated at the same moment (peak)")
-    latency_limit_s: float = Field(gt=0, description="longest acceptable time from incoming message to full reply")
-    turns: int = Field(default=1, gt=0, description="replies per conversation; the context grows with each turn")
+    concurrency: int = Field(gt=0, le=10**9, description="replies being generated at the same moment (peak)")
+    latency_limit_s: float = Field(ge=1e-3, le=1e7,
+                                   description="longest acceptable time from incoming message to full reply")
+    turns: int = Field(default=1, gt=0, le=10**6,
+                       description="replies per conversation; the context grows with each turn")
     reuse_context: bool = Field(
         default=True,
         description="the server keeps each conversation's KV cache (llama-server cache_prompt), so a turn "
@@ -69,26 +76,29 @@ class Interactive(BaseModel):
 class Scenario(BaseModel):
     """One campaign shape: how many items, their token shape, the deadline and how they are produced."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
     category: Literal["harmful-campaign", "benign-reference"]
     description: str
     mode: Literal["bulk", "interactive"]
-    items: int = Field(gt=0, description="generated texts in the whole campaign (posts, emails, replies)")
+    items: int = Field(gt=0, le=10**15, description="generated texts in the whole campaign (posts, emails, replies)")
     item_unit: str = "item"
-    system_tokens: int = Field(default=0, ge=0, description="fixed instructions/persona at the start of a context")
+    system_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS,
+                               description="fixed instructions/persona at the start of a context")
     prompt_tokens: TokenSpread = Field(description="new prompt tokens per item (per turn when interactive)")
     output_tokens: TokenSpread
-    deadline_hours: float = Field(gt=0)
-    max_parallel: int | None = Field(default=None, gt=0, description="cap on sequences decoded together")
+    deadline_hours: float = Field(ge=1 / 3600, le=1e7)
+    max_parallel: int | None = Field(default=None, gt=0, le=10**6, description="cap on sequences decoded together")
     interactive: Interactive | None = None
     proxy_prompt: str = Field(min_length=10, description="benign prompt template of the same token shape")
     proxy_topics: list[str] = Field(default_factory=list, description="benign topics for {topic}")
     out_of_scope: list[str] = Field(default_factory=list, description="parts of the campaign no text model does")
     rationale: str
     sources: list[str] = Field(min_length=1)
+    capability: CapabilityRequirement | None = Field(
+        default=None, description="what a model must score to be good enough for this campaign (hfp capable)")
 
     @model_validator(mode="after")
     def _mode(self) -> Scenario:
@@ -128,13 +138,20 @@ class Scenario(BaseModel):
 
 
 def load(name_or_path: str | Path) -> Scenario:
-    """A scenario by file path or by name (file stem) in ``scenarios/``."""
-    return load_named(name_or_path, SCENARIOS_DIR, Scenario, "scenario")
+    """A scenario by file path, or by name (file stem) on the search path (built-in, then the user's folders)."""
+    return load_named(name_or_path, "scenarios", Scenario, "scenario")
 
 
-def load_all(directory: Path = SCENARIOS_DIR) -> dict[str, Scenario]:
-    """Every scenario in a folder, keyed by file stem."""
-    return {p.stem: load(p) for p in sorted(directory.glob("*.yaml"))}
+def sources() -> dict[str, Entry]:
+    """Every scenario file on the search path by name, with where it came from (built-in, user, option)."""
+    return entries("scenarios")
+
+
+def load_all(directory: Path | None = None) -> dict[str, Scenario]:
+    """Every scenario on the search path (or only those in ``directory``), keyed by file stem."""
+    if directory is not None:
+        return {p.stem: load(p) for p in sorted(Path(directory).glob("*.yaml"))}
+    return {name: load(entry.path) for name, entry in sources().items()}
 
 
 def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, Scenario]:

@@ -16,12 +16,12 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from profiler import __version__, hardware, runner
-from profiler.errors import ConfigError
+from profiler.errors import ConfigError, signal_name
 from profiler.hardware import HostProfile
 from profiler.memory import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
-from profiler.record import RUNS_DIR, Document, RunRecord, Settings, WorkloadPoint, now_iso
+from profiler.record import Document, RunRecord, Settings, WorkloadPoint, now_iso
 
 SWEEP_SCHEMA_VERSION = 1
 
@@ -122,7 +122,7 @@ def sweep(
         ladder_dir=ladder.directory if ladder else None, warnings=sorted(set(ladder.warnings)) if ladder else [],
         points=points, settings=settings, complete=False,
     )
-    path = Path(record_path) if record_path else RUNS_DIR / f"{record.id}.json"
+    path = Path(record_path) if record_path else record.save()  # claims reports/runs/<id>.json exclusively
     folder = path.with_suffix("")
     try:
         for lvl, kv, axis in configs:
@@ -141,9 +141,21 @@ def sweep(
             record.save(path)
         record.complete = True
     except runner.RunInterrupted as e:
-        record.interrupted = f"interrupted during {e.record.model.label}; {len(record.entries)} of " \
+        record.interrupted = f"{e.signame} during {e.record.model.label}; {len(record.entries)} of " \
             f"{len(configs)} configurations finished"
-    except KeyboardInterrupt:
-        record.interrupted = f"interrupted after {len(record.entries)} of {len(configs)} configurations"
+        if e.record.points:  # keep the interrupted configuration's finished points too (its record is incomplete)
+            record.entries.append(SweepEntry(
+                level=lvl.level, kv_type=kv, axis=axis, requantized=lvl.requantized, record_path=str(e.path),
+                bits_per_weight=round(model.tensor_bytes * 8 / model.params, 3) if model.params else 0.0,
+                record=e.record,
+            ))
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP (profiler.cli.signals)
+        record.interrupted = f"{signal_name(e)} after {len(record.entries)} of {len(configs)} configurations"
+    except runner.RunFailed as e:  # the llama.cpp worker crashed or hung: keep the finished configurations, say so
+        record.interrupted = (f"llama.cpp worker failed during {e.record.model.label} "
+                              f"({e.cause.signal_name or 'exit'}); {len(record.entries)} of {len(configs)} "
+                              "configurations finished")
+        record.save(path)
+        raise
     record.save(path)
     return record

@@ -16,6 +16,8 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("HFP_CACHE_DIR", str(tmp_path_factory.mktemp("hfp-cache")))
+    # and the user's own scenarios/profiles (~/.config/hfp) out of the built-in counts the tests check
+    os.environ.setdefault("HFP_CONFIG_DIR", str(tmp_path_factory.mktemp("hfp-config")))
 
 
 @pytest.fixture(scope="session")

@@ -107,20 +107,98 @@ def test_hardware_save_writes_a_valid_profile(tmp_path: Path) -> None:
     assert profile.measured and profile.measured["cpu.ram_bandwidth_gbps"].startswith("measured:")
 
 
+# A run far longer than any test waits (200 points of 64 tokens: minutes here, still over ten seconds on a host ten
+# times faster), so a signal sent right after the first finished point always lands mid-run: the test cannot race
+# the run's end, and a loaded machine only makes the first point slower to come.
+LONG_RUN_POINTS = 200
+
+
+def _start_long_run(path: Path, ignore: tuple[int, ...] = ()) -> subprocess.Popen[str]:
+    def child_signals() -> None:  # as a terminal session would start hfp, whatever pytest itself inherited
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN if sig in ignore else signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "profiler", "run", "-p", "16", "-n", "64", "--parallel",
+         ",".join(["1"] * LONG_RUN_POINTS), "-r", "1", "--no-warmup", "--idle-seconds", "0", "--record", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=child_signals,
+    )
+
+
+def _wait_for_finished_points(proc: subprocess.Popen[str], path: Path, n: int = 1) -> None:
+    """Wait until the record on disk holds ``n`` finished points (it is rewritten atomically after each)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and len(RunRecord.load(path).points) >= n:
+            return
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"no finished point in the record: {proc.communicate()}")
+
+
+def _assert_interrupted_by(proc: subprocess.Popen[str], path: Path, sig: int) -> None:
+    out, err = proc.communicate(timeout=120)
+    name = signal.Signals(sig).name
+    assert proc.returncode == 128 + sig, err
+    assert f"interrupted by {name}" in err and "Traceback" not in err
+    record = RunRecord.load(path)
+    assert not record.complete and 1 <= len(record.points) < LONG_RUN_POINTS
+    assert record.interrupted and record.interrupted.startswith(f"{name} after {len(record.points)} of ")
+
+
 def test_ctrl_c_saves_finished_points_marked_incomplete(tmp_path: Path) -> None:
     path = tmp_path / "interrupted.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler", "run", "-p", "16", "-n", "400", "--parallel", "1,1,1,1,1,1",
-         "-r", "1", "--no-warmup", "--idle-seconds", "0", "--record", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert path.exists(), proc.communicate()
+    proc = _start_long_run(path)
+    _wait_for_finished_points(proc, path)
     os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    record = RunRecord.load(path)
-    assert not record.complete and len(record.points) >= 1
+    _assert_interrupted_by(proc, path, signal.SIGINT)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_save_finished_points_like_ctrl_c(tmp_path: Path, sig: int) -> None:
+    path = tmp_path / "stopped.json"
+    proc = _start_long_run(path)
+    _wait_for_finished_points(proc, path)
+    os.kill(proc.pid, sig)
+    _assert_interrupted_by(proc, path, sig)
+
+
+def test_ctrl_c_is_not_lost_when_sigint_was_inherited_ignored(tmp_path: Path) -> None:
+    # A background job of a non-interactive shell (`make test &`, a CI step) starts with SIGINT ignored; Python
+    # then installs no KeyboardInterrupt handler and `kill -INT` did nothing: the run went on to exit 0. This was
+    # the cause of the flaky Ctrl-C test (issue #16): hfp now handles SIGINT whatever it inherited.
+    path = tmp_path / "interrupted.json"
+    proc = _start_long_run(path, ignore=(signal.SIGINT,))
+    _wait_for_finished_points(proc, path)
+    os.kill(proc.pid, signal.SIGINT)
+    _assert_interrupted_by(proc, path, signal.SIGINT)
+
+
+def test_nohup_keeps_sighup_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "nohup.json"
+    proc = _start_long_run(path, ignore=(signal.SIGHUP,))
+    _wait_for_finished_points(proc, path)
+    os.kill(proc.pid, signal.SIGHUP)
+    _wait_for_finished_points(proc, path, len(RunRecord.load(path).points) + 1)  # still running
+    os.kill(proc.pid, signal.SIGTERM)
+    _assert_interrupted_by(proc, path, signal.SIGTERM)
+
+
+def test_prompt_beyond_the_trained_context_is_refused_before_loading(tmp_path: Path, default_model) -> None:
+    trained = default_model.n_ctx_train
+    result = CliRunner().invoke(cli, ["run", "-p", str(trained), "-n", "8", "--parallel", "1", "--idle-seconds", "0",
+                                      "--record", str(tmp_path / "r.json")])
+    assert result.exit_code == 2, result.output
+    assert f"{trained + 8:,}" in result.output and f"trained for {trained:,}" in result.output
+    assert "--allow-context-overflow" in result.output and not (tmp_path / "r.json").exists()
+
+
+def test_allow_context_overflow_lets_the_point_through_and_is_recorded(default_model) -> None:
+    from profiler import runner
+
+    points = runner.points_grid(default_model.n_ctx_train, 8, [1])
+    settings = runner.default_settings(allow_context_overflow=True)
+    runner.require_trained_context(default_model, points, settings)  # no refusal
+    assert settings.model_dump()["allow_context_overflow"] is True
+    with pytest.raises(Exception, match="trained for"):
+        runner.require_trained_context(default_model, points, runner.default_settings())

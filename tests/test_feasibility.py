@@ -164,7 +164,10 @@ def test_results_are_identical_for_identical_inputs() -> None:
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_a_larger_model_never_predicts_faster_decode(profile: str) -> None:
-    sizes = [0.5e9, 1.2e9, 3e9, 8e9, 14e9, 32e9, 70e9, 123e9]
+    # from 1.2B up the reference family never has fewer layers for more parameters; below it, shapes interpolated
+    # between SmolLM2-135M (30 layers) and Llama-3.2-1B (16) have more layers, and the per-layer fixed cost of a
+    # decode step (docs/performance-model.md) may then make a smaller model slower on a fast GPU
+    sizes = [1.2e9, 3e9, 8e9, 14e9, 32e9, 70e9, 123e9]
     scenario = [SCENARIOS["disinformation-posts"]]
     rates = [feasibility.estimate(family_spec(p, "Q4_K_M"), {profile: PROFILES[profile]}, scenario)[0]
              for p in sizes]

@@ -14,6 +14,7 @@ from profiler.feasibility import Assumptions, Estimate, ModelSpec, public_effici
 from profiler.feasibility.efficiency import public_rows
 from profiler.feasibility.model import Device, ModelShape, split, t_decode_step, t_prefill
 from profiler.feasibility.placement import best_placement
+from profiler.feasibility.public_model import BACKENDS
 from profiler.feasibility.spec import BITS_PER_WEIGHT, family_spec
 
 SHAPE = ModelShape(params=8e9, weight_bytes=4.9e9, kv_full=131072.0, n_layers=32, repeating_bytes=4.4e9)
@@ -21,13 +22,13 @@ GPU = Device("cuda", 600e9, 100e12, 0.0)
 CPU = Device("cpu", 50e9, 0.5e12, 0.0)
 
 
-def test_public_results_give_factors_for_cpu_cuda_metal_and_a_pooled_fallback() -> None:
+def test_public_results_give_factors_for_every_backend_and_a_pooled_fallback() -> None:
     effs = public_efficiencies()
-    assert {"cpu", "cuda", "metal", "pooled"} <= effs.keys()
+    assert set(BACKENDS) | {"pooled"} <= effs.keys()
     for e in effs.values():
-        assert 0.2 < e.eta_bw < 1.0 and 0.2 < e.eta_f < 1.2
-    assert effs["cuda"].source_bw == "public-cuda" and effs["cuda"].n_rows_bw == 5
-    assert effs["cpu"].source_f == "public-pooled"  # no public prompt rate on a CPU
+        assert e.eta_bw is not None and 0.2 < e.eta_bw < 1.0 and 0 < e.t0_s < 0.02
+        assert 0.05 <= e.sigma_bw < 1.0 and 0.05 <= e.sigma_f < 1.5
+    assert effs["cuda"].source_bw == "public-cuda" and effs["cuda"].n_rows_bw >= 40
     assert all(r.source for r in public_rows())
 
 

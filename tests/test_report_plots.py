@@ -84,3 +84,11 @@ def test_plotting_never_needs_a_display(small_record: RunRecord) -> None:
 
     plots.throughput(small_record)
     assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_trend_plot_shows_the_capability_frontier_and_its_extrapolation() -> None:
+    from profiler.report.capable import trend_section
+
+    section = trend_section(feasibility.frontier(profiles={k: profiles.load(k) for k in PROFILES}))
+    plot = assert_valid_png(plots.trend(section))
+    assert plot.source.startswith("published:") and "predicted:extrapolation" in plot.source

@@ -8,40 +8,78 @@ unless ``HFP_RAISE_ERRORS=1`` is set or the CLI runs under pytest, where they pr
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from profiler import __version__
-from profiler.errors import HfpError
+from profiler import __version__, resources
+from profiler.cli.common import harden_numbers
+from profiler.cli.signals import stop_signals
+from profiler.errors import HfpError, signal_name
+from profiler.files import DISK_FULL_ERRNOS
 
 
 def _raise_errors() -> bool:
     return os.environ.get("HFP_RAISE_ERRORS") == "1" or "PYTEST_CURRENT_TEST" in os.environ
 
 
+# Everything str.splitlines() breaks on (a form feed in a YAML key included).
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: line breaks in it (from a user's file or a vendor error) are escaped."""
+    return "".join(c.encode("unicode_escape").decode() if c in _LINE_BREAKS else c for c in message)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    try:
+        click.echo(_one_line(message), err=True)
+    except OSError:  # stderr gone (a closed terminal after SIGHUP): the exit status still says what happened
+        pass
+    sys.exit(code)
+
+
 class HfpGroup(click.Group):
-    """A click group that turns hfp's errors into one-line messages with exit status 2."""
+    """A click group that turns hfp's errors into one-line messages with exit status 2, and stop signals into
+    the interruption Ctrl-C raises (``profiler.cli.signals``), exiting with 128 + the signal."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the subcommand, translating errors into one-line messages."""
-        try:
-            return super().invoke(ctx)
-        except HfpError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except click.UsageError as e:  # one line, like every other user error, with where to look for help
-            command = f" {ctx.invoked_subcommand}" if ctx.invoked_subcommand else ""
-            click.echo(f"error: {e.format_message()} (see `hfp{command} --help`)", err=True)
-            sys.exit(2)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
-            raise
-        except Exception as e:
-            if _raise_errors():
+        """Run the subcommand, translating errors into one-line messages and signals into 128 + signal."""
+        resources.reset_dirs()  # --scenarios-dir/--profiles-dir of an earlier invocation in this process
+        with stop_signals() as caught:
+            try:
+                result = super().invoke(ctx)
+            except HfpError as e:
+                _fail(f"error: {e}", caught.exit_code or e.exit_code)
+            except click.UsageError as e:  # one line, like every other user error, with where to look for help
+                command = f" {ctx.invoked_subcommand}" if ctx.invoked_subcommand else ""
+                _fail(f"error: {e.format_message()} (see `hfp{command} --help`)", 2)
+            except (click.ClickException, click.exceptions.Exit, SystemExit):
                 raise
-            click.echo(f"internal error: {type(e).__name__}: {e} (set HFP_RAISE_ERRORS=1 for a traceback)", err=True)
-            sys.exit(1)
+            except (KeyboardInterrupt, click.exceptions.Abort) as e:  # stopped where nothing was kept
+                name = caught.name or signal_name(e)
+                _fail(f"error: interrupted by {name}", caught.exit_code or 128 + signal.Signals[name])
+            except BrokenPipeError:  # `hfp scenarios | head`: the reader left; not an error of hfp's
+                sys.stderr = open(os.devnull, "w")  # keep Python from complaining at exit
+                sys.stdout = sys.stderr
+                sys.exit(caught.exit_code or 0)
+            except OSError as e:
+                if e.errno in DISK_FULL_ERRNOS:
+                    _fail(f"error: disk full writing {e.filename or 'a file'}", caught.exit_code or 2)
+                if e.filename is None or _raise_errors():
+                    raise
+                _fail(f"error: {e.filename}: {e.strerror or e}", caught.exit_code or 2)
+            except Exception as e:
+                if _raise_errors():
+                    raise
+                _fail(f"internal error: {type(e).__name__}: {e} (set HFP_RAISE_ERRORS=1 for a traceback)",
+                      caught.exit_code or 1)
+        if caught.exit_code is not None:  # the command kept its finished work and returned (sweep, safety)
+            _fail(f"interrupted by {caught.name}: finished work saved, marked incomplete", caught.exit_code)
+        return result
 
 
 @click.group(cls=HfpGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -58,11 +96,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from profiler.cli import feasibility, hardware, models, report, run, safety
+    from profiler.cli import capability, feasibility, hardware, models, report, run, safety, synth
 
-    for module in (run, models, hardware, feasibility, report, safety):
+    for module in (run, models, hardware, feasibility, capability, report, safety, synth):
         for command in module.commands:
             cli.add_command(command)
+
+    harden_numbers(cli)  # every numeric option: finite, within 64 bits (profiler.cli.common)
 
 
 _register()

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from profiler import feasibility, profiles, scenarios
-from profiler.cli.common import echo_json, parse_str_list, table
+from profiler.cli.common import data_dir_options, echo_json, parse_str_list, table
 from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
 
 _DEFAULTS = Assumptions()
@@ -27,6 +27,7 @@ def _num(value: float | None, digits: int = 0) -> str:
 
 
 @click.command("scenarios")
+@data_dir_options
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def scenarios_command(name: str | None, as_json: bool) -> None:
@@ -35,17 +36,20 @@ def scenarios_command(name: str | None, as_json: bool) -> None:
         s = scenarios.load(name)
         click.echo(s.model_dump_json(indent=1) if as_json else _describe(s.model_dump()))
         return
-    found = scenarios.load_all()
+    found, origins = scenarios.load_all(), scenarios.sources()
     if as_json:
         echo_json(list(found.values()))
         return
     rows = [[k, s.mode, s.items, f"{s.prompt_tokens.mean:g}±{s.prompt_tokens.sd:g}",
-             f"{s.output_tokens.mean:g}±{s.output_tokens.sd:g}", f"{s.deadline_hours:g}", s.category, s.title]
+             f"{s.output_tokens.mean:g}±{s.output_tokens.sd:g}", f"{s.deadline_hours:g}", s.category, s.title,
+             s.capability.describe() if s.capability else "-", origins[k].origin]
             for k, s in found.items()]
-    click.echo(table(rows, ["name", "mode", "items", "prompt tok", "output tok", "deadline h", "category", "title"]))
+    click.echo(table(rows, ["name", "mode", "items", "prompt tok", "output tok", "deadline h", "category", "title",
+                            "capability", "from"]))
 
 
 @click.command("profiles")
+@data_dir_options
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def profiles_command(name: str | None, as_json: bool) -> None:
@@ -54,21 +58,28 @@ def profiles_command(name: str | None, as_json: bool) -> None:
         p = profiles.load(name)
         click.echo(p.model_dump_json(indent=1) if as_json else _describe(p.model_dump()))
         return
-    found = profiles.load_all()
+    found, origins = profiles.load_all(), profiles.sources()
     if as_json:
         echo_json(list(found.values()))
         return
     rows = [[k, p.tier, f"{p.price_usd:.0f}", p.cpu.ram_gb, p.cpu.ram_bandwidth_gbps,
              p.gpu.backend if p.gpu else "cpu", p.gpu.vram_gb if p.gpu else "-",
-             p.gpu.bandwidth_gbps if p.gpu else "-", p.power.load_w] for k, p in found.items()]
+             p.gpu.bandwidth_gbps if p.gpu else "-", p.power.load_w if p.power else "-", origins[k].origin]
+            for k, p in found.items()]
     click.echo(table(rows, ["profile", "tier", "price $", "RAM GB", "RAM GB/s", "backend", "VRAM GB", "GPU GB/s",
-                            "load W"]))
+                            "load W", "from"]))
 
 
 @click.command("estimate")
-@click.option("--model", "-m", help="GGUF path or name, or a run record (.json); default: the default model.")
+@data_dir_options
+@click.option("--model", "-m", help="GGUF path or name, or a run record (.json); default: the default model. "
+              "`capable`: each scenario's smallest capable open model (see `hfp capable`) at --quant (Q4_K_M).")
 @click.option("--model-spec", type=click.Path(path_type=Path), help="YAML file describing a model you do not have.")
-@click.option("--params", type=float, help="Spec: parameters, e.g. 7e9.")
+@click.option("--params", type=float, help="Spec: parameters, e.g. 7e9 (for a mixture of experts: all of them).")
+@click.option("--active-params", type=float,
+              help="Spec, mixture of experts: parameters one token uses (e.g. 3.6e9 for gpt-oss-20b).")
+@click.option("--experts", type=click.IntRange(2), help="Spec, mixture of experts: routed experts per layer.")
+@click.option("--experts-used", type=click.IntRange(1), help="Spec, mixture of experts: experts per token.")
 @click.option("--weights-bytes", type=float, help="Spec: bytes of the weights (or give --quant).")
 @click.option("--quant", help="Spec: llama.cpp quantization, e.g. Q4_K_M (sets the weight bytes).")
 @click.option("--layers", type=int, help="Spec: transformer layers.")
@@ -84,7 +95,8 @@ def profiles_command(name: str | None, as_json: bool) -> None:
 @click.option("--max-parallel", type=click.IntRange(1), default=_DEFAULTS.max_parallel, show_default=True)
 @click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True, help="Monte Carlo seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of estimate objects as JSON.")
-def estimate_command(model: str | None, model_spec: Path | None, params: float | None, weights_bytes: float | None,
+def estimate_command(model: str | None, model_spec: Path | None, params: float | None, active_params: float | None,
+                     experts: int | None, experts_used: int | None, weights_bytes: float | None,
                      quant: str | None, layers: int | None, kv_heads: int | None, head_dim: int | None,
                      scenario_names: tuple[str, ...], profile_names: tuple[str, ...], calibration: Path | None,
                      price_kwh: float, utilisation: float, max_parallel: int, seed: int, as_json: bool) -> None:
@@ -92,8 +104,15 @@ def estimate_command(model: str | None, model_spec: Path | None, params: float |
     memory fit and configuration, decode/prefill rates, time per item, wall time, devices needed, energy and
     cost, with an uncertainty band. Every figure is predicted from declared specs and calibrated efficiencies.
     """
+    if model == "capable":  # each scenario with its smallest capable open model (hfp capable), at --quant
+        from profiler.cli.capability import echo_capable_estimates
+
+        echo_capable_estimates(scenario_names, profile_names, quant, calibration, Assumptions(
+            electricity_usd_per_kwh=price_kwh, utilisation=utilisation, max_parallel=max_parallel, seed=seed), as_json)
+        return
     source = feasibility.resolve_model(model, model_spec, params=params, weights_bytes=weights_bytes, quant=quant,
-                                       layers=layers, kv_heads=kv_heads, head_dim=head_dim)
+                                       layers=layers, kv_heads=kv_heads, head_dim=head_dim,
+                                       active_params=active_params, experts=experts, experts_used=experts_used)
     assumptions = Assumptions(electricity_usd_per_kwh=price_kwh, utilisation=utilisation,
                               max_parallel=max_parallel, seed=seed)
     results = feasibility.estimate(source, profiles.load_many(profile_names), scenarios.load_many(scenario_names),
@@ -105,12 +124,29 @@ def estimate_command(model: str | None, model_spec: Path | None, params: float |
 
 
 @click.command("calibrate")
-@click.argument("record", type=click.Path(path_type=Path))
+@click.argument("record", type=click.Path(path_type=Path), required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the fit (default: the cache dir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
-def calibrate_command(record: Path, out: Path | None, as_json: bool) -> None:
+@click.option("--ladder", is_flag=True, help="Measure a ladder of synthetic models (0.5B-8B and a MoE shape) on "
+              "this host and fit all of them at once (see `hfp synth`); no RECORD needed.")
+@click.option("--rungs", help="Ladder rungs, e.g. qwen2.5-0.5b,llama-3.1-8b:Q4_0,qwen3-30b-a3b/12l "
+              "[default: the built-in ladder, less what does not fit in RAM].")
+@click.option("--quick", is_flag=True, help="A three-rung ladder of small models (two minutes on a busy 2-core VM).")
+@click.option("--parallel", "ladder_parallel", default="1,4", show_default=True,
+              help="Parallel levels measured on each rung.")
+def calibrate_command(record: Path | None, out: Path | None, as_json: bool, ladder: bool = False,
+                      rungs: str | None = None, quick: bool = False, ladder_parallel: str = "1,4") -> None:
     """Fit the performance model's t0, eta_bw*BW and eta_f*F to RECORD (a run record from `hfp run` with
-    several parallel levels) and store the fit with its residuals."""
+    several parallel levels) and store the fit with its residuals.
+
+    With --ladder, measure synthetic models of several sizes here instead and fit all their points at once."""
+    if ladder or rungs or quick:
+        from profiler.cli.ladder import calibrate_ladder
+
+        calibrate_ladder(rungs, quick, ladder_parallel, out, as_json)
+        return
+    if record is None:
+        raise click.UsageError("give a RECORD from `hfp run`, or --ladder")
     fit, path = feasibility.calibrate(record, out)
     if as_json:
         echo_json(fit)
@@ -126,6 +162,7 @@ def calibrate_command(record: Path, out: Path | None, as_json: bool) -> None:
 
 
 @click.command("frontier")
+@data_dir_options
 @click.option("--profile", "-p", "profile_names", multiple=True, help="Profile name or YAML path (repeatable).")
 @click.option("--quant", "quants", default=",".join(feasibility.DEFAULT_QUANTS), show_default=True,
               help="Comma-separated quantizations.")
@@ -136,7 +173,8 @@ def calibrate_command(record: Path, out: Path | None, as_json: bool) -> None:
 def frontier_command(profile_names: tuple[str, ...], quants: str, context: int, calibration: Path | None,
                      as_json: bool) -> None:
     """The capability frontier: per profile and quantization, the largest dense model that fits (anywhere, and
-    fully on the GPU) and its predicted single-stream decode rate."""
+    fully on the GPU) and its predicted single-stream decode rate, and the largest published mixture-of-experts
+    model that fits (total and active parameters)."""
     points = feasibility.frontier(profiles.load_many(profile_names), parse_str_list(quants),
                                   Assumptions(frontier_context=context),
                                   Calibration.load(calibration) if calibration else None)
@@ -174,8 +212,11 @@ def _frontier_table(points: list[FrontierPoint]) -> str:
     rows = [[p.profile, p.quant, _num(p.max_params / 1e9 if p.max_params else None, 1),
              (p.placement or "-").replace("_", " "), _num(p.decode_tok_s, 1),
              _num(p.max_params_full_offload / 1e9 if p.max_params_full_offload else None, 1),
-             _num(p.decode_tok_s_full_offload, 1)] for p in points]
-    return table(rows, ["profile", "quant", "max B params", "placement", "tok/s", "max B on GPU", "tok/s on GPU"])
+             _num(p.decode_tok_s_full_offload, 1),
+             f"{p.moe_model} ({p.moe_params / 1e9:.0f}B/{(p.moe_active_params or 0) / 1e9:.1f}B active)"
+             if p.moe_model and p.moe_params else "-", _num(p.moe_decode_tok_s, 1)] for p in points]
+    return table(rows, ["profile", "quant", "max B params", "placement", "tok/s", "max B on GPU", "tok/s on GPU",
+                        "largest MoE (total/active)", "MoE tok/s"])
 
 
 commands: list[click.Command] = [

@@ -9,6 +9,7 @@ import yaml
 
 from profiler import hardware
 from profiler.cli.common import echo_json
+from profiler.files import write_atomic
 
 GiB = 1024**3
 
@@ -32,8 +33,7 @@ def hardware_command(save_path: Path | None, name: str | None, price_usd: float,
         click.echo(describe(host))
     if save_path:
         profile = hardware.to_profile(host, name, price_usd)
-        save_path.parent.mkdir(parents=True, exist_ok=True)
-        save_path.write_text(yaml.safe_dump(profile.model_dump(exclude_none=True), sort_keys=False))
+        write_atomic(save_path, yaml.safe_dump(profile.model_dump(exclude_none=True), sort_keys=False))
         click.echo(f"saved hardware profile: {save_path}", err=as_json)
 
 
@@ -59,6 +59,11 @@ def describe(host: hardware.HostProfile) -> str:
     lines.append(f"llama.cpp: llama-cpp-python {b.llama_cpp_python}, GPU offload: {offload}")
     if b.system_info:
         lines.append(f"           {b.system_info}")
+    if b.cpu_kernels:
+        lines.append(f"CPU kernels: {' '.join(b.cpu_kernels)}")
+        lines.append(f"AMX:       {hardware.amx_status(b)}")
+    if b.selfcheck:
+        lines.append(f"self-check: {b.selfcheck}")
     return "\n".join(lines)
 
 

@@ -39,15 +39,20 @@ def models_command(paths: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--cache-type-k", "-ctk", type=click.Choice(list(memory.KV_CACHE_TYPES)), default="f16")
 @click.option("--cache-type-v", "-ctv", type=click.Choice(list(memory.KV_CACHE_TYPES)), default="f16")
 @click.option("--json", "as_json", is_flag=True, help="Print metadata and memory plan as JSON.")
+@click.option("--mmap/--no-mmap", "use_mmap", default=True, show_default=True,
+              help="Predict with the model file memory-mapped (llama.cpp's default) or read into RAM.")
 def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int, cache_type_k: str,
-                    cache_type_v: str, as_json: bool) -> None:
+                    cache_type_v: str, as_json: bool, use_mmap: bool = True) -> None:
     """Show a model's GGUF metadata (read without loading weights) and the memory it needs for a context
     and parallel count: weights + KV cache (following grouped-query and sliding-window metadata) + compute
     buffer.
     """
     model = models.resolve(model_spec)
+    from profiler.hardware import llama_backends  # this host's llama.cpp build decides which weights it repacks
+
     plan = memory.plan(model, n_ctx * parallel, parallel, gpu_layers, type_k=cache_type_k, type_v=cache_type_v,
-                       flash_attn=True)
+                       flash_attn=True, use_mmap=use_mmap,
+                       cpu_features=memory.host_cpu_features(llama_backends().system_info))
     if as_json:
         echo_json({"model": model.model_dump(), "memory": plan.model_dump()})
         return
@@ -66,6 +71,13 @@ def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int,
          if model.sliding_window else "none"),
         ("KV bytes/token", f"{(kv_full + kv_swa) / 1024:.1f} KiB ({cache_type_k}/{cache_type_v})"),
     ]
+    if model.is_moe:  # mixture of experts: what one token reads (see docs/performance-model.md)
+        rows += [("experts", f"{model.n_experts_used} of {model.n_experts} per token"),
+                 ("active params", f"{model.active_params / 1e9:.3f} B"),
+                 ("expert bytes", f"{model.expert_bytes / GiB:.3f} GiB routed experts, "
+                                  f"{(model.tensor_bytes - model.expert_bytes) / GiB:.3f} GiB shared")]
+    if model.synthetic:  # written by `hfp synth`: random weights of a real model's shape
+        rows.append(("weights", "synthetic weights: timing and memory only"))
     click.echo("\n".join(f"{k:>16}: {v}" for k, v in rows))
     click.echo(f"\npredicted memory at ctx {n_ctx} x {parallel} sequence(s), {gpu_layers} GPU layers:")
     mem = [("weights", plan.weights_bytes), ("KV cache", plan.kv_cache_bytes),
@@ -73,6 +85,8 @@ def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int,
            ("runtime", plan.overhead_bytes), ("total RAM", plan.ram_bytes), ("total VRAM", plan.vram_bytes)]
     click.echo("\n".join(f"{k:>16}: {v / MiB:,.1f} MiB" for k, v in mem))
     click.echo(f"{'source':>16}: {plan.source}")
+    click.echo(f"\nresident RAM (peak above the process baseline), mmap {'on' if use_mmap else 'off'}:")
+    click.echo(memory.breakdown_text(plan))
 
 
 commands: list[click.Command] = [models_command, inspect_command]

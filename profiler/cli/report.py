@@ -15,22 +15,28 @@ from profiler.cli.common import echo_json, parse_str_list
 @click.option("--profiles", help="Comma-separated hardware profile names or YAML paths [default: every profile].")
 @click.option("--safety", "safety_record", help="An `hfp safety` record: adds refusal under quantization.")
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: reports/<record id>/].")
+@click.option("--quant", default="Q4_K_M", show_default=True,
+              help="Quantization the scenarios' smallest capable models are estimated at.")
+@click.option("--as-of", "as_of", help="Choose capable models released by this date (YYYY-MM-DD) [default: today].")
 def report_command(record: str, scenarios: str | None, profiles: str | None, safety_record: str | None,
-                   out: str | None) -> None:
+                   out: str | None, quant: str, as_of: str | None) -> None:
     """Render a feasibility report from a run record: report.html (one self-contained file, figures embedded),
-    report.md with plots/*.png beside it, and summary.json. Estimates are recomputed from the record.
+    report.md with plots/*.png beside it, and summary.json. Estimates are recomputed from the record. The report
+    opens with what a campaign would use (each scenario's smallest capable open model on every tier), then what
+    you measured.
 
     \b
     Examples:
       hfp report reports/runs/20250101T120000Z-model.json
       hfp report run.json --scenarios disinformation-posts,scam-chat --profiles rtx-4060-laptop,raspberry-pi-5-8gb
       hfp report run.json --safety reports/runs/safety-20250101T130000Z.json
+      hfp report run.json --quant Q8_0 --as-of 2024-12-31
     """
     from profiler import report
 
     paths = report.build(record, parse_str_list(scenarios) if scenarios else None,
                          parse_str_list(profiles) if profiles else None, Path(out) if out else None,
-                         safety=safety_record)
+                         safety=safety_record, quant=quant, as_of=as_of)
     click.echo(f"report: {paths.html}\nmarkdown: {paths.markdown} ({len(paths.plots)} plots)\n"
                f"summary: {paths.summary}")
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from profiler import hardware, models, runner
-from profiler.cli.common import echo_json, parse_int_list
+from profiler.cli import signals
+from profiler.cli.common import data_dir_options, echo_json, parse_int_list
 from profiler.memory import KV_CACHE_TYPES
 from profiler.record import RunRecord, WorkloadPoint
 from profiler.summary import offload_table, run_table
@@ -29,6 +32,7 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 @click.command("run")
+@data_dir_options
 @click.option("--model", "-m", "model_spec", default="default", show_default=True,
               help="GGUF path, folder, Ollama name:tag, or a name from `hfp models`.")
 @click.option("--prompt-tokens", "-p", type=click.IntRange(1), default=128, show_default=True)
@@ -53,17 +57,27 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--idle-seconds", type=click.FloatRange(0), default=3.0, show_default=True,
               help="Idle baseline length for whole-package energy sensors (RAPL, NVML, battery).")
 @click.option("--tdp", "tdp_w", type=click.FloatRange(1), help="CPU TDP in W for the energy estimate fallback.")
+@click.option("--point-timeout", "point_timeout_s", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds one warm-up or repetition may take before llama.cpp counts as hung and is stopped "
+              "[default: generous, from the model and point size].")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False),
               help="Where to write the run record [default: reports/runs/<id>.json].")
 @click.option("--report", "with_report", is_flag=True, help="Also render the HTML/Markdown report.")
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: reports/<id>/].")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show llama.cpp's own log.")
+@click.option("--mmap/--no-mmap", "use_mmap", default=True, show_default=True,
+              help="Memory-map the model file (llama.cpp's default) or read it into RAM; changes resident memory.")
+@click.option("--allow-context-overflow", is_flag=True,
+              help="Measure points whose prompt + output exceed the model's trained context (refused otherwise); "
+                   "the record's settings say so.")
 def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, parallel: str | None, scenario: str | None,
                 repetitions: int, threads: int | None, gpu_layers: int | None, offload_sweep: bool, batch_size: int,
                 ubatch_size: int, flash_attn: str, cache_type_k: str, cache_type_v: str, sampling: str, seed: int,
                 no_warmup: bool, idle_seconds: float, tdp_w: float | None, record_path: str | None,
-                with_report: bool, out: str | None, as_json: bool, verbose: bool) -> None:
+                with_report: bool, out: str | None, as_json: bool, verbose: bool,
+                point_timeout_s: float | None = None, allow_context_overflow: bool = False,
+                use_mmap: bool = True) -> None:
     """Measure a GGUF model through llama.cpp: prefill and decode throughput, TTFT, inter-token latency,
     peak memory (predicted beside measured) and energy (with its source), at each parallel level.
 
@@ -80,14 +94,17 @@ def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, paralle
     settings = runner.default_settings(
         threads=threads, threads_batch=threads, n_gpu_layers=gpu_layers, n_batch=batch_size, n_ubatch=ubatch_size,
         flash_attn=flash_attn, type_k=cache_type_k, type_v=cache_type_v, sampling=sampling, seed=seed,
-        repetitions=repetitions, warmup=not no_warmup,
+        repetitions=repetitions, warmup=not no_warmup, allow_context_overflow=allow_context_overflow or None,
+        use_mmap=use_mmap,
     )
     levels = parse_int_list(parallel, "--parallel") if parallel is not None else None
-    options = runner.RunOptions(idle_seconds=idle_seconds, tdp_w=tdp_w, verbose=verbose, record_path=record_path)
+    options = runner.RunOptions(idle_seconds=idle_seconds, tdp_w=tdp_w, verbose=verbose, record_path=record_path,
+                                point_timeout_s=point_timeout_s)
     if scenario:
         points, options.proxy_text = _scenario_points(scenario, levels)
     else:
         points = runner.points_grid(prompt_tokens, output_tokens, levels or [1, 4])
+    runner.require_trained_context(model, points, settings)  # before anything is measured or loaded
     if offload_sweep:
         records = runner.offload_sweep(model, points[0], settings, options, progress=_bar_factory(as_json))
         echo_json([r.model_dump(mode="json") for r in records]) if as_json else click.echo(offload_table(records))
@@ -96,9 +113,10 @@ def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, paralle
     runner.require_gpu_offload(settings, host)  # before the progress bar, so the refusal is one line
     try:
         with _progress(len(points) * repetitions, model.label, as_json) as bar:
-            record = runner.measure(model, points, settings, lambda label: bar.update(1, label), options, host)
+            record = runner.measure(model, points, settings, _stepper(bar), options, host)
     except runner.RunInterrupted as e:
-        click.echo(run_table(e.record), err=True)
+        with contextlib.suppress(OSError):  # stderr may be gone (SIGHUP: the terminal closed)
+            click.echo(run_table(e.record), err=True)
         raise
     _finish(record, runner.record_path(record, options), as_json, with_report, out)
 
@@ -117,6 +135,16 @@ def _progress(total: int, label: str, quiet: bool):  # type: ignore[no-untyped-d
                              show_pos=True, item_show_func=lambda item: item, hidden=quiet)
 
 
+def _stepper(bar: Any) -> runner.Progress:
+    """Advance the progress bar; between repetitions, raise a stop signal whose first exception was lost."""
+
+    def step(label: str) -> None:
+        bar.update(1, label)
+        signals.check()
+
+    return step
+
+
 def _bar_factory(quiet: bool) -> runner.Progress:
     return (lambda label: None) if quiet else (lambda label: click.echo(f"  {label}", err=True))
 
@@ -126,6 +154,10 @@ def _finish(record: RunRecord, path: Path, as_json: bool, with_report: bool, out
         click.echo(record.model_dump_json(indent=1))
     else:
         click.echo(run_table(record))
+        if record.model.synthetic:
+            from profiler.synth import SYNTH_LABEL
+
+            click.echo(f"{record.model.name}: {SYNTH_LABEL}")
         click.echo(f"\nrun record: {path}")
     if with_report:
         from profiler import report

@@ -152,8 +152,11 @@ def safety_command(spec: str, levels: str | None, kv_types: str, grid: bool, lim
     from profiler import safety
     from profiler.quantize import resolve_levels
     from profiler.safety.tables import ladder_warnings, safety_table
+    from profiler.synth import refuse_synthetic
 
+    refuse_synthetic(spec)
     files, ladder = resolve_levels(spec, _levels(levels), verbose)
+    refuse_synthetic(*[f.path for f in files])
     probes = safety.load_probes(probes_path).subset(limit)
     settings = safety.default_settings(max_tokens=max_tokens, n_ctx=n_ctx, seed=seed, threads=threads,
                                        n_gpu_layers=gpu_layers, flash_attn=not no_flash_attn,

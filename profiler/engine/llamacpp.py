@@ -59,6 +59,46 @@ def quiet_llama_logs(verbose: bool = False) -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p())
 
 
+def set_params(struct: Any, **values: object) -> None:
+    """Write ``values`` into a llama.cpp ctypes parameter struct, refusing fields the installed bindings lack.
+
+    ctypes accepts an assignment to a name that is not one of the struct's ``_fields_`` as a plain Python
+    attribute, which llama.cpp never sees: a setting would be silently ignored while the record says it was
+    applied. Every write into a llama.cpp parameter struct goes through here. Integer and boolean fields are
+    read back, so a value ctypes would truncate is refused too.
+    """
+    kind = type(struct)
+    fields = {name: ctype for name, ctype, *_ in getattr(kind, "_fields_", ())}
+    for name, value in values.items():
+        if name not in fields:
+            raise EngineError(
+                f"llama-cpp-python {llama_cpp_version()} has no field {kind.__name__}.{name}; hfp cannot apply "
+                f"{name}={value!r} with this version (supported: llama-cpp-python>=0.3.30,<0.4)"
+            )
+        setattr(struct, name, value)
+        if isinstance(value, (bool, int)) and getattr(struct, name) != value:
+            raise EngineError(f"{kind.__name__}.{name} cannot hold {value!r} (read back {getattr(struct, name)!r})")
+
+
+def mmap_params(params_type: type, use_mmap: bool) -> dict[str, object]:
+    """The model-parameter fields that make llama.cpp map the weights (or read them) in the installed bindings.
+
+    Older bindings have ``use_mmap``; newer ones replace it with ``load_mode`` (``LLAMA_LOAD_MODE_MMAP`` or
+    ``LLAMA_LOAD_MODE_NONE``). Anything else is refused rather than silently ignored.
+    """
+    llama = _llama()
+    fields = {f[0] for f in getattr(params_type, "_fields_", ())}
+    if "use_mmap" in fields:
+        return {"use_mmap": use_mmap}
+    mode = getattr(llama, "LLAMA_LOAD_MODE_MMAP" if use_mmap else "LLAMA_LOAD_MODE_NONE", None)
+    if "load_mode" in fields and mode is not None:
+        return {"load_mode": mode}
+    raise EngineError(
+        f"llama-cpp-python {llama_cpp_version()} has neither llama_model_params.use_mmap nor a load_mode with "
+        f"LLAMA_LOAD_MODE_{'MMAP' if use_mmap else 'NONE'}; hfp cannot apply use_mmap={use_mmap}"
+    )
+
+
 def _backend_init() -> None:
     global _backend_ready
     if not _backend_ready:
@@ -75,8 +115,8 @@ class LlamaCppEngine:
         quiet_llama_logs(verbose)
         _backend_init()
         params = self.llama.llama_model_default_params()
-        params.n_gpu_layers = settings.n_gpu_layers
-        params.use_mmap = settings.use_mmap
+        set_params(params, n_gpu_layers=settings.n_gpu_layers, use_extra_bufts=settings.extra_bufts,
+                   **mmap_params(type(params), settings.use_mmap))
         self.model = self.llama.llama_model_load_from_file(str(model_path).encode(), params)
         if not self.model:
             raise EngineError(f"{model_path}: llama.cpp could not load this model (rerun with --verbose to see why)")
@@ -114,13 +154,12 @@ class LlamaCppEngine:
         self._free_context()
         s = self.settings
         p = self.llama.llama_context_default_params()
-        p.n_ctx, p.n_seq_max = n_ctx, n_seq
-        p.n_batch, p.n_ubatch = max(s.n_batch, n_seq), min(s.n_ubatch, max(s.n_batch, n_seq))
-        p.n_threads, p.n_threads_batch = s.threads, s.threads_batch
-        p.flash_attn_type = FLASH_ATTN[s.flash_attn]
-        p.type_k, p.type_v = KV_CACHE_GGML_TYPE[s.type_k], KV_CACHE_GGML_TYPE[s.type_v]
-        p.no_perf = False
-        p.swa_full = False
+        set_params(
+            p, n_ctx=n_ctx, n_seq_max=n_seq, n_batch=max(s.n_batch, n_seq),
+            n_ubatch=min(s.n_ubatch, max(s.n_batch, n_seq)),
+            n_threads=s.threads, n_threads_batch=s.threads_batch, flash_attn_type=FLASH_ATTN[s.flash_attn],
+            type_k=KV_CACHE_GGML_TYPE[s.type_k], type_v=KV_CACHE_GGML_TYPE[s.type_v], no_perf=False, swa_full=False,
+        )
         ctx = self.llama.llama_init_from_model(self.model, p)
         if not ctx:
             raise EngineError(

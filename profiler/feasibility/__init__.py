@@ -7,6 +7,7 @@ The public API (stable; reports and the CLI use only these names):
 - ``calibrate(record_path, out) -> (Calibration, Path)`` and ``fit(record) -> Calibration``
 - ``resolve_model(...)`` turns what the user named (GGUF, run record, spec) into an estimate input
 - ``Assumptions``, ``Estimate``, ``Band``, ``FrontierPoint``, ``Calibration``, ``ModelSpec``, ``Efficiency``
+- ``public_model()`` -> ``PublicModel``: the factors fitted to the public llama.cpp results, with LODO residuals
 
 It predicts; it must not measure (``profiler.runner`` does) or print (``profiler.cli`` does).
 """
@@ -21,12 +22,13 @@ from profiler.feasibility.calibration import Calibration, calibrate, fit
 from profiler.feasibility.campaign import Band, Estimate, ModelInput, estimate
 from profiler.feasibility.efficiency import Efficiency, public_efficiencies
 from profiler.feasibility.frontier import DEFAULT_QUANTS, FrontierPoint, frontier
+from profiler.feasibility.public_model import PublicModel, public_model
 from profiler.feasibility.spec import BITS_PER_WEIGHT, ModelSpec, load_spec
 
 __all__ = [
     "Assumptions", "Band", "BITS_PER_WEIGHT", "Calibration", "DEFAULT_QUANTS", "Efficiency", "Estimate",
-    "FrontierPoint", "ModelInput", "ModelSpec", "calibrate", "estimate", "fit", "frontier", "load_spec",
-    "public_efficiencies", "resolve_model",
+    "FrontierPoint", "ModelInput", "ModelSpec", "PublicModel", "calibrate", "estimate", "fit", "frontier",
+    "load_spec", "public_efficiencies", "public_model", "resolve_model",
 ]
 
 

@@ -77,20 +77,25 @@ class Calibration(BaseModel):
 
     def save(self, path: Path | None = None) -> Path:
         """Write the calibration as JSON (``<cache>/calibration/<record id>.json`` by default)."""
-        path = Path(path) if path else default_path(self.record_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=1))
-        return path
+        from profiler.files import write_atomic
+
+        return write_atomic(Path(path) if path else default_path(self.record_id), self.model_dump_json(indent=1))
 
     @classmethod
     def load(cls, path: Path | str) -> Calibration:
         """Read a saved calibration."""
+        from profiler.files import read_text
+
         path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such calibration file")
         try:
-            return cls.model_validate(json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such calibration file") from None
-        except (ValueError, ValidationError) as e:
+            return cls.model_validate(json.loads(read_text(path)))
+        except ValidationError as e:
+            from profiler.config import describe_validation_error
+
+            raise ConfigError(f"{path}: not a calibration file ({describe_validation_error(e)})") from None
+        except (ValueError, RecursionError) as e:
             raise ConfigError(f"{path}: not a calibration file ({str(e).splitlines()[0]})") from e
 
 

@@ -22,9 +22,9 @@ from profiler import memory
 from profiler.errors import HfpError
 from profiler.feasibility.assumptions import Assumptions
 from profiler.feasibility.calibration import Calibration, fit
-from profiler.feasibility.efficiency import Efficiency, public_efficiencies
 from profiler.feasibility.model import ModelShape, Part, t_decode_step, t_prefill
 from profiler.feasibility.placement import GB, Candidate, best_placement, limits
+from profiler.feasibility.public_model import PublicModel, public_model
 from profiler.feasibility.spec import ModelSpec
 from profiler.feasibility.target import Target
 from profiler.models import ModelFile
@@ -243,7 +243,8 @@ def _band(values: np.ndarray, level: float) -> Band:
 
 def _no_fit_reason(model: ModelFile, profile: HardwareProfile, plan: memory.MemoryPlan, a: Assumptions) -> str:
     ram, vram = limits(profile, a)
-    have = f"{ram / GB:.1f} GB RAM" + (f", {vram / GB:.1f} GB GPU memory" if vram is not None else "")
+    have = ", ".join(([f"{ram / GB:.1f} GB RAM"] if ram is not None else [])
+                     + ([f"{vram / GB:.1f} GB GPU memory"] if vram is not None else [])) or "not declared"
     return (f"does not fit even at 1 sequence: weights {model.tensor_bytes / GB:.2f} GB + KV cache "
             f"{plan.kv_cache_bytes / GB:.2f} GB at n_ctx {plan.n_ctx} + buffers; available after reserves: {have}")
 
@@ -262,7 +263,9 @@ def estimate_one(
         tier=profile.tier, model=model.label, model_source=model_source, model_params=model.params,
         model_weights_bytes=model.tensor_bytes, price_usd=profile.price_usd, price_source="declared:profile",
         latency_limit_s=scenario.interactive.latency_limit_s if scenario.interactive else None,
-        out_of_scope=scenario.out_of_scope, energy_source="predicted:declared-power x predicted-time",
+        out_of_scope=scenario.out_of_scope,
+        energy_source=("predicted:declared-power x predicted-time" if profile.power
+                       else "none: the profile declares no power"),
     )
     candidates: list[Candidate] = []
     first_failure: memory.MemoryPlan | None = None
@@ -318,15 +321,18 @@ def estimate_one(
             need = np.maximum(need, math.ceil(scenario.interactive.concurrency / b))
         return np.maximum(need, 1)
 
+    power = profile.power
+
     def energy_for(wall_s: np.ndarray, devices: np.ndarray) -> np.ndarray:
-        busy_j = wall_s * profile.power.load_w
+        assert power is not None
+        busy_j = wall_s * power.load_w
         idle_j = 0.0
         if scenario.mode == "interactive" and a.idle_energy_interactive:
-            idle_j = np.maximum(devices * deadline - wall_s, 0.0) * profile.power.idle_w
+            idle_j = np.maximum(devices * deadline - wall_s, 0.0) * power.idle_w
         return (busy_j + idle_j) / 3.6e6
 
     devices = int(devices_for(wall))
-    energy = float(energy_for(np.asarray(wall), np.asarray(devices)))
+    energy = float(energy_for(np.asarray(wall), np.asarray(devices))) if power else None
     dev_draws = devices_for(totals)
     z = _z(a.band_level)
     fields: dict[str, Any] = dict(
@@ -339,7 +345,7 @@ def estimate_one(
                                level=a.band_level),
         time_per_item_s_band=_band(item_draws, a.band_level), wall_time_s_band=_band(totals, a.band_level),
         devices_needed_band=_band(dev_draws, a.band_level),
-        energy_kwh_band=_band(energy_for(totals, dev_draws), a.band_level),
+        energy_kwh_band=_band(energy_for(totals, dev_draws), a.band_level) if power else None,
         decode_source=decode_src, prefill_source=prefill_src,
     )
     if too_slow:
@@ -359,7 +365,8 @@ def estimate_one(
         reason += f"; {scenario.interactive.concurrency} concurrent replies need {devices} devices at {b} each"
     return Estimate(
         **base, **fields, devices_needed=devices, campaign_time_s=wall / devices, energy_kwh=energy,
-        electricity_usd=energy * a.electricity_usd_per_kwh, hardware_usd=devices * profile.price_usd,
+        electricity_usd=energy * a.electricity_usd_per_kwh if energy is not None else None,
+        hardware_usd=devices * profile.price_usd,
         verdict=verdict, verdict_kind=kind, reason=reason,
     )
 
@@ -370,7 +377,7 @@ def estimate(
     scenarios: Mapping[str, Scenario] | Sequence[Scenario] | None = None,
     assumptions: Assumptions | None = None,
     calibration: Calibration | None = None,
-    public: Mapping[str, Efficiency] | None = None,
+    public: PublicModel | None = None,
 ) -> list[Estimate]:
     """Estimate every (scenario, profile) pair for a model given as a run record, a ``ModelFile`` or a spec.
 
@@ -385,7 +392,7 @@ def estimate(
             calibration = fit(record)
         except HfpError:
             calibration = None
-    pub = dict(public) if public is not None else public_efficiencies()
+    pub = public if public is not None else public_model()
     keyed_profiles = _keyed_profiles(profiles)
     keyed_scenarios = _keyed_scenarios(scenarios)
     targets = {k: Target.of(p, calibration, pub, a.min_relative_error) for k, p in keyed_profiles.items()}

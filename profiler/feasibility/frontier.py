@@ -1,8 +1,8 @@
 """The capability frontier: per profile and quantization, the largest dense model that fits and how fast it decodes.
 
 Owns the search over model size (a reference family of dense shapes, ``spec.family_spec``) against a profile's
-memory. It must not load models; mixture-of-experts models (whose active parameters differ from their total)
-are out of its scope.
+memory, and the largest published mixture-of-experts model (``spec.REFERENCE_MOE``) that fits, with its total
+and active parameters. It must not load models.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict
 
 from profiler.feasibility.assumptions import Assumptions
 from profiler.feasibility.calibration import Calibration
-from profiler.feasibility.efficiency import Efficiency, public_efficiencies
 from profiler.feasibility.model import ModelShape, t_decode_step
 from profiler.feasibility.placement import Candidate, best_placement
-from profiler.feasibility.spec import BPW_SOURCE, bits_per_weight, family_spec
+from profiler.feasibility.public_model import PublicModel, public_model
+from profiler.feasibility.spec import BPW_SOURCE, bits_per_weight, family_spec, moe_specs
 from profiler.feasibility.target import Target
 from profiler.profiles import HardwareProfile
 
@@ -44,6 +44,13 @@ class FrontierPoint(BaseModel):
     decode_tok_s_full_offload: float | None
     decode_source: str | None
     size_source: str = BPW_SOURCE
+    # the largest published mixture-of-experts model (spec.REFERENCE_MOE) that fits, its total and active
+    # parameters, placement and predicted single-stream decode rate (None: none of them fits)
+    moe_model: str | None = None
+    moe_params: float | None = None
+    moe_active_params: float | None = None
+    moe_placement: str | None = None
+    moe_decode_tok_s: float | None = None
 
 
 def _largest(fits: Callable[[float], bool]) -> float | None:
@@ -75,6 +82,16 @@ def frontier_one(profile_key: str, profile: HardwareProfile, quant: str, assumpt
         t = float(t_decode_step(shape, target.parts(shape, cand), 1, n_ctx / 2))
         return 1.0 / t, cand, cand.describe(model.n_layers)
 
+    moe: dict[str, object] = {}
+    for spec in reversed(moe_specs(quant)):  # the largest reference MoE model that fits anywhere
+        model = spec.to_model_file()
+        cand = best_placement(model, profile, n_ctx, 1, assumptions)
+        if isinstance(cand, Candidate):
+            shape = ModelShape.of(model, assumptions.type_k, assumptions.type_v)
+            t = float(t_decode_step(shape, target.parts(shape, cand), 1, n_ctx / 2))
+            moe = dict(moe_model=spec.name.removesuffix(f"-{quant}"), moe_params=spec.params,
+                       moe_active_params=spec.active_params, moe_placement=cand.placement, moe_decode_tok_s=1 / t)
+            break
     best = _largest(lambda p: place(p) is not None)
     full = _largest(lambda p: (c := place(p)) is not None and c.placement == "full_offload") if profile.gpu else None
     decode = config = placement = source = None
@@ -86,7 +103,7 @@ def frontier_one(profile_key: str, profile: HardwareProfile, quant: str, assumpt
         profile=profile_key, profile_name=profile.name, quant=quant, bits_per_weight=bits_per_weight(quant),
         n_ctx=n_ctx, max_params=best, weights_bytes=best * bits_per_weight(quant) / 8 if best else None,
         placement=placement, configuration=config, decode_tok_s=decode, max_params_full_offload=full,
-        decode_tok_s_full_offload=rate(full)[0] if full else None, decode_source=source,
+        decode_tok_s_full_offload=rate(full)[0] if full else None, decode_source=source, **moe,  # type: ignore[arg-type]
     )
 
 
@@ -95,14 +112,14 @@ def frontier(
     quants: Sequence[str] = DEFAULT_QUANTS,
     assumptions: Assumptions | None = None,
     calibration: Calibration | None = None,
-    public: Mapping[str, Efficiency] | None = None,
+    public: PublicModel | None = None,
 ) -> list[FrontierPoint]:
     """For every profile and quantization, the largest dense model that fits (at ``frontier_context``, one
     sequence) and its predicted single-stream decode rate."""
     from profiler.feasibility.campaign import _keyed_profiles
 
     a = assumptions or Assumptions()
-    pub = dict(public) if public is not None else public_efficiencies()
+    pub = public if public is not None else public_model()
     for q in quants:
         bits_per_weight(q)  # refuse an unknown name before any work
     out = []

@@ -37,15 +37,26 @@ class Candidate:
         return f"{where}, {self.parallel} parallel, n_ctx {self.n_ctx}"
 
 
-def limits(profile: HardwareProfile, assumptions: Assumptions) -> tuple[int, int | None]:
-    """Bytes of RAM available to the model, and of GPU memory (None without a GPU)."""
-    ram = int((profile.cpu.ram_gb - assumptions.os_reserve_gb) * GB)
-    if profile.gpu is None:
+def limits(profile: HardwareProfile, assumptions: Assumptions) -> tuple[int | None, int | None]:
+    """Bytes of RAM available to the model, and of GPU memory (None without a GPU). None also means "not
+    declared": a GPU profile may omit ``cpu.ram_gb`` (then only full offload is placed; a unified-memory GPU's
+    pool is its ``vram_gb``) or ``gpu.vram_gb`` (then GPU memory is not checked)."""
+    ram_gb = profile.cpu.ram_gb
+    gpu = profile.gpu
+    if ram_gb is None and gpu is not None and gpu.unified_memory:
+        ram_gb = gpu.vram_gb
+    ram = int((ram_gb - assumptions.os_reserve_gb) * GB) if ram_gb is not None else None
+    if gpu is None:
         return ram, None
-    vram_gb = profile.gpu.vram_gb
-    if profile.gpu.unified_memory:
-        vram_gb = min(vram_gb, profile.cpu.ram_gb - assumptions.os_reserve_gb)
-    return ram, int((vram_gb - assumptions.vram_reserve_gb) * GB)
+    vram_gb = gpu.vram_gb
+    if gpu.unified_memory and vram_gb is not None and ram_gb is not None:
+        vram_gb = min(vram_gb, ram_gb - assumptions.os_reserve_gb)
+    return ram, int((vram_gb - assumptions.vram_reserve_gb) * GB) if vram_gb is not None else None
+
+
+def cpu_declared(profile: HardwareProfile) -> bool:
+    """Whether the profile declares the CPU memory (size and bandwidth) that partial offload and CPU use need."""
+    return profile.cpu.ram_gb is not None and profile.cpu.ram_bandwidth_gbps is not None
 
 
 def plan_on(
@@ -58,8 +69,9 @@ def plan_on(
         model, n_ctx=n_ctx, n_parallel=parallel, n_gpu_layers=n_gpu_layers, n_ubatch=assumptions.n_ubatch,
         type_k=assumptions.type_k, type_v=assumptions.type_v, flash_attn=assumptions.flash_attn,
         ram_available=None if unified and n_gpu_layers else ram, vram_available=vram,
+        cpu_features=memory.CpuFeatures.guess(profile.cpu.model),  # which weights a CPU tier repacks (memory.py)
     )
-    if unified and n_gpu_layers and p.fits and p.ram_bytes + p.vram_bytes > ram:
+    if unified and n_gpu_layers and p.fits and ram is not None and p.ram_bytes + p.vram_bytes > ram:
         need = (p.ram_bytes + p.vram_bytes) / memory.GiB
         return p.model_copy(update={"fits": False, "reason": f"needs {need:.2f} GiB of unified memory, "
                                                               f"{ram / memory.GiB:.2f} GiB free"})
@@ -75,6 +87,8 @@ def best_placement(
         full = plan_on(model, profile, n_ctx, parallel, model.n_layers + 1, assumptions)
         if full.fits:
             return Candidate("full_offload", model.n_layers + 1, parallel, n_ctx, full)
+        if not cpu_declared(profile):  # no CPU memory declared: the model goes on the GPU or nowhere
+            return full
         lo, hi, best = 1, model.n_layers - 1, None
         while lo <= hi:  # more layers on the GPU never needs less VRAM: bisect for the most that fit
             mid = (lo + hi) // 2

@@ -34,23 +34,36 @@ def bits_per_weight(quant: str) -> float:
         raise ConfigError(f"unknown quantization {quant!r}; choose from {', '.join(BITS_PER_WEIGHT)}") from None
 
 
+# Experts per layer and experts per token assumed for a mixture-of-experts spec that gives --active-params but
+# not --experts/--experts-used: gpt-oss's 4 of 32 (k/E = 1/8; Mixtral's 2 of 8 is 1/4, Qwen3-30B-A3B's 8 of 128
+# is 1/16). Single-stream decode does not depend on it, only how fast batched decode touches more experts.
+DEFAULT_EXPERTS = (32, 4)
+
+
 class ModelSpec(BaseModel):
-    """A dense transformer described by its shape instead of a file."""
+    """A transformer described by its shape instead of a file: dense, or mixture-of-experts when
+    ``active_params`` (parameters one token uses) is below ``params``."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "model spec"
-    params: float = Field(gt=0, description="parameters (e.g. 7e9)")
-    weights_bytes: float | None = Field(default=None, gt=0, description="bytes of all weights (GGUF tensor data)")
+    # upper bounds far beyond any real model (the largest published have ~2e12 parameters); they keep a typo
+    # such as --params 1e308 a one-line refusal instead of an overflow deep in the roofline
+    params: float = Field(gt=0, le=1e15, description="parameters (e.g. 7e9); for MoE models all experts counted")
+    active_params: float | None = Field(default=None, gt=0, le=1e15, description="MoE: parameters one token uses")
+    experts: int | None = Field(default=None, gt=1, le=1_000_000, description="MoE: routed experts per layer")
+    experts_used: int | None = Field(default=None, gt=0, le=1_000_000, description="MoE: experts each token uses")
+    weights_bytes: float | None = Field(default=None, gt=0, le=1e18,
+                                        description="bytes of all weights (GGUF tensor data)")
     quant: str | None = Field(default=None, description="llama.cpp quantization, used when weights_bytes is absent")
-    layers: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    n_heads: int | None = Field(default=None, gt=0)
-    n_embd: int | None = Field(default=None, gt=0)
-    n_ff: int | None = Field(default=None, gt=0)
-    vocab: int = Field(default=32000, gt=0)
-    context_length: int = Field(default=8192, gt=0)
+    layers: int = Field(gt=0, le=100_000)
+    kv_heads: int = Field(gt=0, le=100_000)
+    head_dim: int = Field(gt=0, le=1_000_000)
+    n_heads: int | None = Field(default=None, gt=0, le=100_000)
+    n_embd: int | None = Field(default=None, gt=0, le=10_000_000)
+    n_ff: int | None = Field(default=None, gt=0, le=100_000_000)
+    vocab: int = Field(default=32000, gt=0, le=100_000_000)
+    context_length: int = Field(default=8192, gt=0, le=1_000_000_000)
 
     @model_validator(mode="after")
     def _weights(self) -> ModelSpec:
@@ -58,21 +71,49 @@ class ModelSpec(BaseModel):
             raise ValueError("give weights_bytes or quant (e.g. Q4_K_M)")
         if self.quant is not None and self.quant.upper() not in BITS_PER_WEIGHT:
             raise ValueError(f"unknown quant {self.quant!r}; choose from {', '.join(BITS_PER_WEIGHT)}")
+        if self.active_params is not None and self.active_params > self.params:
+            raise ValueError(f"active_params ({self.active_params:g}) is more than params ({self.params:g})")
+        if (self.experts is None) != (self.experts_used is None):
+            raise ValueError("give both experts and experts_used (or neither)")
+        if self.experts is not None and self.experts_used is not None:
+            if self.experts_used >= self.experts:
+                raise ValueError(f"experts_used ({self.experts_used}) must be below experts ({self.experts})")
+            if self.active_params is None:
+                raise ValueError("a mixture-of-experts spec needs active_params (parameters one token uses)")
         return self
+
+    @property
+    def is_moe(self) -> bool:
+        """Whether a token uses fewer parameters than the model has."""
+        return self.active_params is not None and self.active_params < self.params
+
+    def expert_shape(self) -> tuple[int, int, float]:
+        """(experts, experts used, routed-expert parameters). With ``P`` total and ``A`` active parameters and a
+        token using ``k`` of ``E`` experts, the routed experts hold ``X = (P - A) / (1 - k/E)`` parameters (and
+        the shared ones ``P - X``); ``DEFAULT_EXPERTS`` when ``E``, ``k`` are not given."""
+        if not self.is_moe or self.active_params is None:
+            return 0, 0, 0.0
+        e, k = (self.experts, self.experts_used) if self.experts and self.experts_used else DEFAULT_EXPERTS
+        return e, k, min((self.params - self.active_params) / (1 - k / e), self.params)
 
     def to_model_file(self) -> ModelFile:
         """A ``ModelFile`` with this shape (path ``spec:<name>``) for the memory planner and the roofline."""
         weights = self.weights_bytes or self.params * bits_per_weight(self.quant or "") / 8
-        n_embd = self.n_embd or _round_to(math.sqrt(self.params / (12 * self.layers)), self.head_dim)
+        n_embd = self.n_embd or _round_to(math.sqrt((self.active_params or self.params) / (12 * self.layers)),
+                                           self.head_dim)
         n_heads = self.n_heads or max(n_embd // self.head_dim, self.kv_heads)
         head_params = 2 * self.vocab * n_embd  # token embedding + output matrix
         repeating = weights * max(1.0 - head_params / self.params, 0.5)
+        n_exp, n_used, expert_params = self.expert_shape()
         return ModelFile(
             path=f"spec:{self.name}", name=self.name, size_bytes=int(weights), gguf_version=0, architecture="spec",
             file_type=(self.quant or "declared").upper(), tensor_types={}, params=int(self.params),
             tensor_bytes=int(weights), repeating_bytes=int(repeating), n_layers=self.layers, n_embd=n_embd,
             n_ff=self.n_ff, n_vocab=self.vocab, n_heads=n_heads, n_kv_heads=[self.kv_heads] * self.layers,
             head_dim_k=self.head_dim, head_dim_v=self.head_dim, n_ctx_train=self.context_length,
+            # the same bits per weight for experts and shared tensors (a spec does not say otherwise)
+            n_experts=n_exp, n_experts_used=n_used, expert_params=int(expert_params),
+            expert_bytes=int(weights * expert_params / self.params),
         )
 
 
@@ -94,6 +135,26 @@ REFERENCE_SHAPES: list[tuple[float, int, int, int, int, int]] = [
     (123e9, 88, 8, 128, 12288, 32768),
     (405e9, 126, 8, 128, 16384, 128256),
 ]
+
+
+# Published mixture-of-experts models (config.json / model cards): name, total and active parameters, layers,
+# KV heads, head dim, experts, experts per token, trained context. DeepSeek-V3's MLA cache (512 + 64 values per
+# token and layer) is written as one KV head of 288 (K and V). The frontier reports the largest that fits.
+REFERENCE_MOE: list[tuple[str, float, float, int, int, int, int, int, int]] = [
+    ("gpt-oss-20b", 20.91e9, 3.61e9, 24, 8, 64, 32, 4, 131072),
+    ("Qwen3-30B-A3B", 30.5e9, 3.3e9, 48, 4, 128, 128, 8, 40960),
+    ("Mixtral-8x7B", 46.7e9, 12.9e9, 32, 8, 128, 8, 2, 32768),
+    ("gpt-oss-120b", 116.8e9, 5.13e9, 36, 8, 64, 128, 4, 131072),
+    ("Qwen3-235B-A22B", 235e9, 22e9, 94, 4, 128, 128, 8, 40960),
+    ("DeepSeek-V3", 671e9, 37e9, 61, 1, 288, 256, 8, 163840),
+]
+
+
+def moe_specs(quant: str) -> list[ModelSpec]:
+    """The reference MoE models at a quantization (the same bits per weight for every tensor), smallest first."""
+    return [ModelSpec(name=f"{n}-{quant}", params=p, active_params=a, quant=quant, layers=lay, kv_heads=kv,
+                      head_dim=hd, experts=e, experts_used=k, context_length=ctx)
+            for n, p, a, lay, kv, hd, e, k, ctx in REFERENCE_MOE]
 
 
 def family_spec(params: float, quant: str) -> ModelSpec:

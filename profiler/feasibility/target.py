@@ -1,8 +1,10 @@
-"""A hardware profile as the roofline sees it: devices with effective bandwidth and FLOPS, and their sources.
+"""A hardware profile as the roofline sees it: its processors, the efficiencies that apply to each, and the
+``Device`` (effective bandwidth, FLOPS, fixed step time) each one is for a given model.
 
 Owns the choice of efficiency factors for each processor of a profile, in DESIGN.md's order: the local
-calibration when its backend matches, else the public per-backend factors, else the profile's own declared
-efficiency, else the public factors pooled over all backends. It must not choose configurations.
+calibration when its backend matches, else the public model (``public_model``: fitted factors applied to the
+processor's declared facts, for every backend the public rows cover), else the profile's own declared
+efficiency, else the public model's pooled factors. It must not choose configurations.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from profiler.feasibility.calibration import Calibration
-from profiler.feasibility.efficiency import POOLED, Efficiency, public_efficiencies
+from profiler.feasibility.efficiency import Efficiency, public_summary
 from profiler.feasibility.model import Device, ModelShape, Part, split
 from profiler.feasibility.placement import Candidate
+from profiler.feasibility.public_model import DeviceFacts, PublicModel, public_model
 from profiler.profiles import HardwareProfile
 
 
 def resolve(
-    backend: str, profile: HardwareProfile, calibration: Calibration | None, public: dict[str, Efficiency],
+    backend: str, profile: HardwareProfile, calibration: Calibration | None, public: PublicModel,
     min_sigma: float = 0.0,
 ) -> Efficiency:
     """Efficiencies for ``backend`` on ``profile``: local calibration > public backend > profile > pooled."""
@@ -25,16 +28,44 @@ def resolve(
         local = calibration.efficiency(min_sigma)
         if local is not None:
             return local
-    if backend in public and public[backend].source_bw == f"public-{backend}":
-        return public[backend]
-    pooled = public[POOLED]
+    if public.has_backend(backend, "decode"):
+        return public_summary(public, backend)
     declared = profile.efficiency
     if declared is not None and backend != "cpu":
         return Efficiency(
             backend=backend, eta_bw=declared.eta_bw, eta_f=declared.eta_f, t0_s=declared.t0_s,
-            sigma_bw=pooled.sigma_bw, sigma_f=pooled.sigma_f, source_bw="profile", source_f="profile",
+            sigma_bw=public.sigma_decode_pooled, sigma_f=public.sigma_prefill_pooled, source_bw="profile",
+            source_f="profile",
         )
-    return pooled.model_copy(update={"backend": backend})
+    return public_summary(public, backend)
+
+
+@dataclass(frozen=True)
+class Processor:
+    """One processor of a profile: its declared facts, the efficiency that applies, and the public model."""
+
+    name: str
+    facts: DeviceFacts
+    eff: Efficiency
+    public: PublicModel
+
+    def device(self, shape: ModelShape) -> Device:
+        """The roofline device this processor is for ``shape``."""
+        if self.eff.is_public or self.eff.eta_bw is None:
+            return self.public.device(self.facts, shape, self.name)
+        bw = self.facts.bandwidth_gbps * 1e9 * self.eff.eta_bw
+        if self.facts.fp16_tflops and self.eff.eta_f:
+            flops = self.facts.fp16_tflops * 1e12 * self.eff.eta_f
+        else:  # no declared FLOPS to scale: the public model's prefill rule
+            flops = self.public.flops(self.facts, shape)
+        return Device(self.name, bw, flops, self.eff.t0_s)
+
+    @property
+    def prefill_source(self) -> str:
+        """Where the prefill figure comes from (the public model when no FLOPS are declared to scale)."""
+        if not self.eff.is_public and not (self.facts.fp16_tflops and self.eff.eta_f):
+            return public_summary(self.public, self.facts.backend).source_f
+        return self.eff.source_f
 
 
 @dataclass(frozen=True)
@@ -42,39 +73,45 @@ class Target:
     """The processors of a profile with the efficiencies that apply to them."""
 
     profile: HardwareProfile
-    cpu: Device
-    cpu_eff: Efficiency
-    gpu: Device | None
-    gpu_eff: Efficiency | None
+    cpu: Processor | None  # None: the profile declares no CPU memory bandwidth (GPU-only placements)
+    gpu: Processor | None
 
     @classmethod
     def of(
-        cls, profile: HardwareProfile, calibration: Calibration | None = None,
-        public: dict[str, Efficiency] | None = None, min_sigma: float = 0.0,
+        cls, profile: HardwareProfile, calibration: Calibration | None = None, public: PublicModel | None = None,
+        min_sigma: float = 0.0,
     ) -> Target:
-        """Build the devices of ``profile``."""
-        public = public if public is not None else public_efficiencies()
-        ce = resolve("cpu", profile, calibration, public, min_sigma)
-        cpu = Device("cpu", profile.cpu.ram_bandwidth_gbps * 1e9 * ce.eta_bw, profile.cpu.tflops * 1e12 * ce.eta_f,
-                      ce.t0_s)
-        gpu = ge = None
+        """Build the processors of ``profile``."""
+        public = public if public is not None else public_model()
+        cpu = gpu = None
+        c = profile.cpu
+        if c.ram_bandwidth_gbps:
+            facts = DeviceFacts("cpu", c.ram_bandwidth_gbps, c.tflops, c.cores)
+            cpu = Processor("cpu", facts, resolve("cpu", profile, calibration, public, min_sigma), public)
         if profile.gpu is not None:
-            ge = resolve(profile.gpu.backend, profile, calibration, public, min_sigma)
-            gpu = Device(profile.gpu.backend, profile.gpu.bandwidth_gbps * 1e9 * ge.eta_bw,
-                         profile.gpu.fp16_tflops * 1e12 * ge.eta_f, ge.t0_s)
-        return cls(profile, cpu, ce, gpu, ge)
+            g = profile.gpu
+            facts = DeviceFacts(g.backend, g.bandwidth_gbps, g.fp16_tflops, c.cores)
+            gpu = Processor(g.backend, facts, resolve(g.backend, profile, calibration, public, min_sigma), public)
+        return cls(profile, cpu, gpu)
 
     def parts(self, shape: ModelShape, candidate: Candidate) -> list[Part]:
         """The model split over this target's devices for a placement."""
-        return split(shape, self.gpu, self.cpu, candidate.n_gpu_layers if self.gpu else 0)
+        gpu = self.gpu.device(shape) if self.gpu else None
+        cpu = self.cpu.device(shape) if self.cpu else None
+        return split(shape, gpu, cpu, candidate.n_gpu_layers if gpu else 0)
+
+    def processors(self, candidate: Candidate) -> list[Processor]:
+        """The processors a placement uses (GPU first)."""
+        both = [p for p in (self.gpu, self.cpu) if p is not None]
+        if candidate.placement == "cpu" or self.gpu is None:
+            return [self.cpu] if self.cpu else both[:1]
+        if candidate.placement == "full_offload" or self.cpu is None:
+            return [self.gpu]
+        return both
 
     def efficiencies(self, candidate: Candidate) -> list[Efficiency]:
         """The efficiencies a placement uses (GPU first)."""
-        if candidate.placement == "cpu" or self.gpu_eff is None:
-            return [self.cpu_eff]
-        if candidate.placement == "full_offload":
-            return [self.gpu_eff]
-        return [self.gpu_eff, self.cpu_eff]
+        return [p.eff for p in self.processors(candidate)]
 
     def backend(self, candidate: Candidate) -> str:
         """``cuda``, ``metal`` …, ``cuda+cpu`` for partial offload, ``cpu``."""
@@ -87,8 +124,8 @@ class Target:
             names = [s if s.startswith("calibration") else f"efficiency:{s}" for s in dict.fromkeys(sources)]
             return "predicted:roofline+" + "+".join(names)
 
-        effs = self.efficiencies(candidate)
-        return label([e.source_bw for e in effs]), label([e.source_f for e in effs])
+        procs = self.processors(candidate)
+        return label([p.eff.source_bw for p in procs]), label([p.prefill_source for p in procs])
 
     def sigmas(self, candidate: Candidate) -> tuple[float, float]:
         """Relative errors (log sd) of decode and prefill predictions: the largest among the devices used."""

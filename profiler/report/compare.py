@@ -2,8 +2,9 @@
 
 Owns the compatibility check (same model file by SHA-256, same record schema version; anything else is refused
 with one line), the alignment of workload points by (prompt tokens, output tokens, parallel), ratios of means
-against the first record, the settings that differ, and the terminal, HTML and Markdown outputs of a comparison.
-It must not measure or predict.
+against the first record, the settings that differ, the one grid every output renders, the terminal table, and
+writing ``compare.html``/``compare.md`` through the templates (``templates/compare.*.j2``). It must not measure
+or predict.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from profiler.errors import RecordError
+from profiler.files import write_atomic
 from profiler.record import PointResult, RunRecord, now_iso
 from profiler.report import fmt
 
@@ -240,7 +242,8 @@ def text_table(c: Comparison) -> str:
 def render_comparison(records: Sequence[RunRecord], out_dir: Path | str,
                       comparison: Comparison | None = None) -> ComparePaths:
     """Write ``compare.html`` (self-contained), ``compare.md`` with ``plots/*.png`` and ``compare.json``."""
-    from profiler.report import html, markdown, plots
+    from profiler.report import plots, templating
+    from profiler.report.view import Table
 
     c = comparison or compare(records)
     out = Path(out_dir)
@@ -251,14 +254,24 @@ def render_comparison(records: Sequence[RunRecord], out_dir: Path | str,
     plot_paths = []
     for p in plot_list:
         path = out / "plots" / f"{p.name}.png"
-        path.write_bytes(p.png)
+        write_atomic(path, p.png)
         plot_paths.append(path)
+    head, body = grid(c)
+    context = {
+        "c": c, "plots": plot_list,
+        "runs": Table(["", "record", "host", "CPU / GPU", "measured at", "settings that differ"],
+                      [[r.label, r.id, r.hostname, r.hardware, r.created_at, r.differences or "—"] for r in c.runs],
+                      source="measured: run records"),
+        "grid": Table(head, body, numeric=tuple(range(2, len(head))),
+                      source="measured: mean ± stddev over repetitions; ratios of means"),
+        "sections": [("runs", "Runs compared"), ("table", "Aligned workload points"), ("plots", "Throughput")]
+        + ([("notes", "Notes")] if c.notes else []),
+    }
     paths = ComparePaths(out_dir=out, html=out / "compare.html", markdown=out / "compare.md",
                          summary=out / "compare.json", plots=plot_paths)
-    paths.html.write_text(html.compare_html(c, plot_list), encoding="utf-8")
-    paths.markdown.write_text(markdown.compare_markdown(c, [(f"plots/{p.name}.png", p.title, p.source)
-                                                            for p in plot_list]), encoding="utf-8")
-    paths.summary.write_text(c.model_dump_json(indent=1), encoding="utf-8")
+    write_atomic(paths.html, templating.render("compare.html.j2", **context))
+    write_atomic(paths.markdown, templating.render("compare.md.j2", **context))
+    write_atomic(paths.summary, c.model_dump_json(indent=1))
     return paths
 
 

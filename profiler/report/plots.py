@@ -4,7 +4,8 @@ Owns the look of every figure: titles, axis units, tier labels, and a greyscale-
 styles and hatches carry the series; colour only repeats them). Every figure prints its source label
 (``measured:…``, ``estimated:…``, ``predicted:…``) in its footer. matplotlib is imported lazily with the
 ``Agg`` backend, so nothing ever opens a display. It must not compute estimates or read files: measured plots
-take a ``RunRecord``, predicted plots take the rows ``profiler.report.render`` already built.
+take a ``RunRecord``, predicted plots take the rows ``profiler.report.data`` already built. It imports nothing
+of ``profiler.report`` but the data types.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from profiler.feasibility import Estimate, FrontierPoint
-    from profiler.report.render import SafetySection
+    from profiler.report.data import SafetySection, TrendSection
 
 MiB = 1024**2
 DPI = 100
@@ -125,7 +126,11 @@ def _point_labels(points: Sequence[PointResult]) -> list[str]:
 
 
 def _measured_source(record: RunRecord) -> str:
-    return f"measured: {record.model.label} on {record.host.cpu_model} ({record.host.hostname}), run {record.id}"
+    from profiler.report.data import SYNTHETIC_NOTE
+
+    synthetic = f" ({SYNTHETIC_NOTE})" if record.model.synthetic else ""
+    return (f"measured: {record.model.label}{synthetic} on {record.host.cpu_model} ({record.host.hostname}), "
+            f"run {record.id}")
 
 
 def throughput(record: RunRecord) -> Plot | None:
@@ -378,6 +383,44 @@ def refusal(section: SafetySection) -> Plot | None:
               "whiskers: 95% Wilson intervals")
     return _finish(fig, "refusal", "Refusal under quantization", source,
                    "Refusal and over-refusal rates per weight quantization level with 95% intervals.")
+
+
+def trend(section: TrendSection) -> Plot | None:
+    """Puri's figure: the smallest parameter count reaching each capability level by release date (markers and
+    steps, log scale), and each level's size extrapolated one year ahead with its band (dotted, whiskers)."""
+    import datetime as dt
+
+    if not section.points:
+        return None
+    levels = [lv for lv in section.levels if lv.n_points]
+    fig, (ax,) = _figure(width=8.5, height=4.4)
+    for i, lv in enumerate(levels):
+        pts = sorted((p for p in section.points if p.level == lv.level), key=lambda p: p.date)
+        xs = [dt.date.fromisoformat(p.date[:10]) for p in pts]
+        ys = [p.params / 1e9 for p in pts]
+        style = _style(i)
+        ax.step(xs, ys, where="post", color=style["color"], linestyle=style["linestyle"], linewidth=1.1,
+                marker=style["marker"], markersize=6, label=f"{lv.level} ({lv.requirement})")
+        if lv.next_year_params and lv.next_year_date and lv.latest_params:
+            end = dt.date.fromisoformat(lv.next_year_date[:10])
+            start = dt.date.fromisoformat(section.as_of[:10])
+            ax.plot([xs[-1], start, end], [ys[-1], ys[-1], lv.next_year_params / 1e9], color=style["color"],
+                    linestyle=":", linewidth=1.2)
+            if lv.next_year_low and lv.next_year_high:
+                mid = lv.next_year_params / 1e9
+                ax.errorbar([end], [mid], yerr=[[mid - lv.next_year_low / 1e9], [lv.next_year_high / 1e9 - mid]],
+                            color=style["color"], marker=style["marker"], markerfacecolor="white", capsize=3)
+    _log_axis(ax, "y")
+    ax.set_ylabel("smallest model reaching the level\n(billion parameters, log scale)")
+    ax.set_xlabel("release date (open markers: extrapolated one year ahead, 95% band)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.autofmt_xdate()
+    rate = f" at the pooled fit, ÷{section.factor_per_year:.3g} per year" if section.factor_per_year else ""
+    return _finish(fig, "trend", "Smallest open model reaching each capability level over time",
+                   f"published: {section.source}; predicted:extrapolation{rate} (dotted, open markers)",
+                   "Step chart, log scale, of the parameter count of the smallest open model reaching each "
+                   "benchmark level by release date, with dotted extrapolations one year ahead.")
 
 
 def _short(name: str, width: int = 38) -> str:

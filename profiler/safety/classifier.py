@@ -203,9 +203,9 @@ class JudgeClassifier:
         read_header(path)  # a bad file is a one-line ModelError, before llama.cpp loads it
         quiet_llama_logs(verbose)
         try:
-            import llama_cpp
+            from profiler.engine.worker import LlamaProxy  # llama.cpp in a supervised worker (engine/worker.py)
 
-            self.llm: Any = llama_cpp.Llama(
+            self.llm: Any = LlamaProxy(
                 model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed,
                 verbose=verbose,
             )

@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from profiler.config import describe_validation_error, load_yaml_model
 from profiler.errors import ConfigError
+from profiler.files import read_text
+from profiler.resources import data_file
 
-BUILTIN_PROBES = Path(__file__).resolve().parent.parent / "data" / "refusal_probes.yaml"
+BUILTIN_PROBES = data_file("refusal_probes.yaml")  # package data (importlib.resources)
 
 Kind = Literal["harmful", "control"]
 
@@ -136,12 +138,12 @@ def load_probes(path: str | Path | None = None) -> ProbeSet:
 
 def _load_jsonl(path: Path) -> ProbeSet:
     probes: list[Probe] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
             data = json.loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise ConfigError(f"{path}:{lineno}: not valid JSON ({e})") from e
         if not isinstance(data, dict):
             raise ConfigError(

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import ConfigError, EngineError
+from profiler.errors import ConfigError, EngineError, signal_name
 from profiler.memory import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
@@ -108,13 +108,13 @@ class ChatModel:
         from profiler.engine.llamacpp import quiet_llama_logs
 
         quiet_llama_logs(verbose)
-        import llama_cpp
+        from profiler.engine.worker import LlamaProxy  # llama.cpp in a supervised worker (engine/worker.py)
 
         if config.kv_type not in UNQUANTIZED_KV and not settings.flash_attn:
             raise ConfigError(f"KV cache type {config.kv_type} needs flash attention; drop --no-flash-attn")
         ggml_type = KV_CACHE_GGML_TYPE[config.kv_type]
         try:
-            self.llm: Any = llama_cpp.Llama(
+            self.llm: Any = LlamaProxy(
                 model_path=config.model_path, n_ctx=settings.n_ctx, n_threads=settings.threads,
                 n_threads_batch=settings.threads, n_gpu_layers=settings.n_gpu_layers, seed=settings.seed,
                 type_k=ggml_type, type_v=ggml_type, flash_attn=settings.flash_attn, verbose=verbose,
@@ -218,8 +218,9 @@ def run_safety(
     try:
         for config in configs:
             record.configs.append(run_config(config, probes.probes, classifier, settings, progress, verbose))
-    except KeyboardInterrupt:
-        record.complete, record.interrupted = False, "interrupted by the user"
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP (profiler.cli.signals)
+        record.complete = False
+        record.interrupted = f"{signal_name(e)} after {len(record.configs)} of {len(configs)} configurations"
     return summarize(record)
 
 
