@@ -357,7 +357,7 @@ def model_spec(model: OpenModel, quant: str = "Q4_K_M", context_length: int | No
     if not model.has_shape:
         raise ConfigError(f"{model.model}: the capability data has no shape for it (layers, kv heads, head dim, vocab)")
     fields: dict[str, Any] = dict(
-        name=f"{model.model} {quant.upper()}", params=model.total_params, quant=quant, layers=model.layers,
+        name=model.model, params=model.total_params, quant=quant, layers=model.layers,
         kv_heads=model.kv_heads, head_dim=model.head_dim, n_heads=model.n_heads, n_embd=model.hidden_size,
         n_ff=model.ffn_size, vocab=model.vocab,
     )
