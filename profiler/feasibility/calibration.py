@@ -109,7 +109,7 @@ def record_backend(record: RunRecord) -> str:
     return "cuda" if record.settings.n_gpu_layers > 0 and record.host.gpus else "cpu"
 
 
-def _reference(record: RunRecord, backend: str) -> tuple[float | None, float | None, str]:
+def reference(record: RunRecord, backend: str) -> tuple[float | None, float | None, str]:
     """Peak bandwidth (GB/s) and TFLOPS the efficiencies are relative to, and where they come from."""
     host = record.host
     if backend == "cpu":
@@ -124,7 +124,7 @@ def _reference(record: RunRecord, backend: str) -> tuple[float | None, float | N
         return None, None, "no spec known for this GPU"
 
 
-def _nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.5, iters: int = 600) -> np.ndarray:
+def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.5, iters: int = 600) -> np.ndarray:
     """A small deterministic Nelder-Mead minimiser (no SciPy dependency)."""
     n = len(x0)
     simplex = [x0] + [x0 + step * np.eye(n)[i] for i in range(n)]
@@ -155,7 +155,9 @@ def _nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float =
     return simplex[int(np.argmin(values))]
 
 
-class _Obs(BaseModel):
+class Observation(BaseModel):
+    """One measured phase of one point: decode step time or prefill time, in seconds."""
+
     kind: Literal["decode", "prefill"]
     prompt_tokens: int
     output_tokens: int
@@ -163,28 +165,61 @@ class _Obs(BaseModel):
     measured_s: float
 
 
-def _observations(record: RunRecord) -> list[_Obs]:
-    obs: list[_Obs] = []
+def observations(record: RunRecord) -> list[Observation]:
+    """The record's decode and prefill timings, one observation per measured point and phase."""
+    obs: list[Observation] = []
     for p in record.points:
         pt = p.point
         agg = p.mean("decode_tok_s_aggregate")
         if agg is None and (per := p.mean("decode_tok_s_per_seq")):
             agg = per * pt.parallel
         if agg and agg > 0:
-            obs.append(_Obs(kind="decode", prompt_tokens=pt.prompt_tokens, output_tokens=pt.output_tokens,
+            obs.append(Observation(kind="decode", prompt_tokens=pt.prompt_tokens, output_tokens=pt.output_tokens,
                             parallel=pt.parallel, measured_s=pt.parallel / agg))
         pre = p.mean("prefill_tok_s")
         if pre and pre > 0:
-            obs.append(_Obs(kind="prefill", prompt_tokens=pt.prompt_tokens, output_tokens=pt.output_tokens,
+            obs.append(Observation(kind="prefill", prompt_tokens=pt.prompt_tokens, output_tokens=pt.output_tokens,
                             parallel=pt.parallel, measured_s=pt.prompt_tokens * pt.parallel / pre))
     return obs
 
 
-def _predict(shape: ModelShape, device: Device, o: _Obs, n_ubatch: int) -> float:
+def predict_seconds(shape: ModelShape, device: Device, o: Observation, n_ubatch: int) -> float:
+    """The performance model's time for one observation (a decode step at mid-output depth, or the prefill)."""
     parts = [Part(device, shape.weight_bytes, 1.0, 1.0)]
     if o.kind == "decode":
         return t_decode_step(shape, parts, o.parallel, o.prompt_tokens + o.output_tokens / 2)
     return t_prefill(shape, parts, o.prompt_tokens * o.parallel, n_ubatch)
+
+
+def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: float,
+               ) -> tuple[Device, list[CalibrationPoint], float]:
+    """Fit one ``t0``, ``eta_bw*BW`` and ``eta_f*F`` to (shape, n_ubatch, observation) triples, minimising squared
+    log errors from the starting bandwidth ``a0`` (bytes/s) and compute ``f0`` (FLOP/s).
+
+    Returns the fitted device, the points with their residuals (in ``data``'s order) and the relative RMS error.
+    Shared by the single-record fit here and the ladder fit (``feasibility/ladder.py``).
+    """
+    t0_cap = 0.9 * min(o.measured_s for _, _, o in data if o.kind == "decode")
+
+    def device(x: np.ndarray) -> Device:
+        return Device("fit", bandwidth_bps=math.exp(x[0]), flops=math.exp(x[1]),
+                      t0_s=t0_cap / (1.0 + math.exp(-x[2])))
+
+    def loss(x: np.ndarray) -> float:
+        dev = device(x)
+        return float(sum(math.log(predict_seconds(s, dev, o, ub) / o.measured_s) ** 2 for s, ub, o in data))
+
+    x = nelder_mead(loss, np.array([math.log(a0), math.log(f0), -2.0]))
+    x = nelder_mead(loss, x, step=0.1)  # restart from the optimum: Nelder-Mead can stall on a ridge
+    dev = device(x)
+    points = []
+    for s, ub, o in data:
+        pred = predict_seconds(s, dev, o, ub)
+        points.append(CalibrationPoint(kind=o.kind, prompt_tokens=o.prompt_tokens, output_tokens=o.output_tokens,
+                                       parallel=o.parallel, measured_s=o.measured_s, predicted_s=pred,
+                                       rel_error=pred / o.measured_s - 1.0))
+    rms = math.sqrt(sum(math.log(p.predicted_s / p.measured_s) ** 2 for p in points) / len(points))
+    return dev, points, rms
 
 
 def fit(record: RunRecord) -> Calibration:
@@ -195,39 +230,20 @@ def fit(record: RunRecord) -> Calibration:
             f"record {record.id} used partial offload (n_gpu_layers={settings.n_gpu_layers} of "
             f"{record.model.n_layers}); calibrate from a CPU-only or fully offloaded run"
         )
-    obs = _observations(record)
+    obs = observations(record)
     decode = [o for o in obs if o.kind == "decode"]
     if not decode:
         raise RecordError(f"record {record.id} has no decode measurements to calibrate from; run `hfp run` first")
     shape = ModelShape.of(record.model, settings.type_k, settings.type_v)
     backend = record_backend(record)
     n_ubatch = settings.n_ubatch
-    t0_cap = 0.9 * min(o.measured_s for o in decode)
     a0 = max(shape.weight_bytes / min(o.measured_s for o in decode if o.parallel == min(d.parallel for d in decode)),
              1.0)
     prefill = [o for o in obs if o.kind == "prefill"]
     f0 = (float(np.median([o.prompt_tokens * o.parallel * 2 * shape.params / o.measured_s for o in prefill]))
           if prefill else max(o.parallel for o in decode) * 2 * shape.params / min(o.measured_s for o in decode))
-
-    def device(x: np.ndarray) -> Device:
-        t0 = t0_cap / (1.0 + math.exp(-x[2]))
-        return Device("fit", bandwidth_bps=math.exp(x[0]), flops=math.exp(x[1]), t0_s=t0)
-
-    def loss(x: np.ndarray) -> float:
-        dev = device(x)
-        return float(sum(math.log(_predict(shape, dev, o, n_ubatch) / o.measured_s) ** 2 for o in obs))
-
-    x = _nelder_mead(loss, np.array([math.log(a0), math.log(f0), -2.0]))
-    x = _nelder_mead(loss, x, step=0.1)  # restart from the optimum: Nelder-Mead can stall on a ridge
-    dev = device(x)
-    points = []
-    for o in obs:
-        pred = _predict(shape, dev, o, n_ubatch)
-        points.append(CalibrationPoint(kind=o.kind, prompt_tokens=o.prompt_tokens, output_tokens=o.output_tokens,
-                                       parallel=o.parallel, measured_s=o.measured_s, predicted_s=pred,
-                                       rel_error=pred / o.measured_s - 1.0))
-    rms = math.sqrt(sum(math.log(p.predicted_s / p.measured_s) ** 2 for p in points) / len(points))
-    bw_ref, f_ref, ref_source = _reference(record, backend)
+    dev, points, rms = fit_device([(shape, n_ubatch, o) for o in obs], a0, f0)
+    bw_ref, f_ref, ref_source = reference(record, backend)
     notes = []
     if len({o.parallel for o in decode}) < 3:
         notes.append("fewer than three parallel levels: t0 and bandwidth are poorly separated")

@@ -13,7 +13,6 @@ prediction layer never imports the measurement layer.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -28,14 +27,13 @@ from profiler.errors import ConfigError
 from profiler.feasibility.calibration import (
     Calibration,
     CalibrationPoint,
-    _nelder_mead,
-    _Obs,
-    _observations,
-    _predict,
-    _reference,
+    Observation,
+    fit_device,
+    observations,
     record_backend,
+    reference,
 )
-from profiler.feasibility.model import Device, ModelShape
+from profiler.feasibility.model import ModelShape
 from profiler.models import ModelFile, cache_dir
 from profiler.record import RunRecord, WorkloadPoint
 
@@ -212,40 +210,22 @@ def fit_records(records: list[tuple[str, RunRecord]]) -> tuple[Calibration, list
     one backend), minimising squared log errors as ``calibration.fit`` does."""
     if not records:
         raise ConfigError("ladder: nothing measured")
-    data: list[tuple[str, ModelShape, int, _Obs]] = []
+    data: list[tuple[str, ModelShape, int, Observation]] = []
     for label, rec in records:
         shape = ModelShape.of(rec.model, rec.settings.type_k, rec.settings.type_v)
-        data += [(label, shape, rec.settings.n_ubatch, o) for o in _observations(rec)]
+        data += [(label, shape, rec.settings.n_ubatch, o) for o in observations(rec)]
     decode = [d for d in data if d[3].kind == "decode"]
     if not decode:
         raise ConfigError("ladder: no decode measurements to fit")
-    t0_cap = 0.9 * min(d[3].measured_s for d in decode)
     a0 = float(np.median([d[1].weight_bytes / d[3].measured_s for d in decode if d[3].parallel == 1] or [1e9]))
     prefill = [d for d in data if d[3].kind == "prefill"]
     f0 = float(np.median([d[3].prompt_tokens * d[3].parallel * 2 * d[1].flop_params / d[3].measured_s
                           for d in prefill] or [1e11]))
-
-    def device(x: np.ndarray) -> Device:
-        return Device("fit", bandwidth_bps=math.exp(x[0]), flops=math.exp(x[1]),
-                      t0_s=t0_cap / (1.0 + math.exp(-x[2])))
-
-    def loss(x: np.ndarray) -> float:
-        dev = device(x)
-        return float(sum(math.log(_predict(s, dev, o, ub) / o.measured_s) ** 2 for _, s, ub, o in data))
-
-    x = _nelder_mead(loss, np.array([math.log(a0), math.log(f0), -2.0]))
-    x = _nelder_mead(loss, x, step=0.1)
-    dev = device(x)
-    points = []
-    for label, s, ub, o in data:
-        pred = _predict(s, dev, o, ub)
-        points.append(LadderPoint(rung=label, point=CalibrationPoint(
-            kind=o.kind, prompt_tokens=o.prompt_tokens, output_tokens=o.output_tokens, parallel=o.parallel,
-            measured_s=o.measured_s, predicted_s=pred, rel_error=pred / o.measured_s - 1.0)))
-    rms = math.sqrt(sum(math.log(p.point.predicted_s / p.point.measured_s) ** 2 for p in points) / len(points))
+    dev, fitted, rms = fit_device([(s, ub, o) for _, s, ub, o in data], a0, f0)
+    points = [LadderPoint(rung=label, point=p) for (label, _, _, _), p in zip(data, fitted)]
     first = records[0][1]
     backend = record_backend(first)
-    bw_ref, f_ref, ref_source = _reference(first, backend)
+    bw_ref, f_ref, ref_source = reference(first, backend)
     calibration = Calibration(
         record_id="ladder", host=first.host.hostname, model="ladder: " + ", ".join(label for label, _ in records),
         backend=backend, t0_s=dev.t0_s, bandwidth_eff_gbps=dev.bandwidth_bps / 1e9, flops_eff_tflops=dev.flops / 1e12,
