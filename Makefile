@@ -58,6 +58,7 @@ fuzz: install
 lint: install
 	$(BIN)/ruff check profiler tests benchmarks
 	$(BIN)/mypy profiler
+	$(BIN)/lint-imports
 
 sample-report: install
 	$(BIN)/hfp run --parallel 1,4,8 --output-tokens 64 --record reports/sample/run.json --report --out reports/sample
@@ -81,6 +82,15 @@ cuda: install
 	$(BIN)/python -c "import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else \
 	  'llama-cpp-python was rebuilt without GPU offload; see docs/gpu.md')"
 	$(BIN)/hfp hardware --no-measure
+
+# llama.cpp's llama-batched-bench, built from the vendored llama.cpp source of the installed llama-cpp-python
+# (its PyPI sdist) with that build's default flags, into benchmarks/batched_bench/build (git-ignored); used by
+# benchmarks/validate_batched.py as the reference for batched decode. Minutes on 2 cores. Needs the installed
+# venv (`make install`), but does not depend on it, so it never reinstalls anything.
+.PHONY: batched-bench
+BATCHED_BENCH_JOBS ?= 2
+batched-bench:
+	JOBS=$(BATCHED_BENCH_JOBS) PYTHON=$(BIN)/python benchmarks/batched_bench/build.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -26,6 +26,7 @@ from pathlib import Path
 from profiler import models, runner
 from profiler.engine.worker import InProcessEngine, WorkerEngine, open_engine
 from profiler.record import RunRecord
+from profiler.schema.model import ModelFile
 from profiler.telemetry import TelemetryWindow
 from profiler.telemetry.estimate import TdpModel
 from profiler.telemetry.process import ProcessSensor
@@ -49,7 +50,7 @@ def _rates(records: list[RunRecord], parallel: int) -> tuple[list[float], list[f
     return per_seq, agg, ratio
 
 
-def paired(model: models.ModelFile, prompt_tokens: int, output_tokens: int, pairs: int) -> None:
+def paired(model: ModelFile, prompt_tokens: int, output_tokens: int, pairs: int) -> None:
     """Worker / in-process decode rate, pair by pair, with both engines loaded."""
     settings = runner.default_settings()
     tdp = TdpModel(tdp_w=100.0)
@@ -68,7 +69,7 @@ def paired(model: models.ModelFile, prompt_tokens: int, output_tokens: int, pair
                 for engine in engines if k % 2 == 0 else engines[::-1]:
                     with TelemetryWindow([], ProcessSensor(engine.pid), tdp, 10.0):
                         t = engine.run(prompts, output_tokens)
-                    rates[engine.pid] = len(t.step_ends) * parallel / (t.t_end - t.t_first_token)
+                    rates[engine.pid] = runner.rates(t).decode_tok_s_aggregate
                 ratios.append(rates[worker.pid] / rates[in_process.pid])
             q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
             print(f"parallel {parallel:>2} paired worker / in-process (decode per sequence = aggregate, lockstep): "

@@ -1,104 +1,185 @@
 """Validate the performance model on this machine across sizes, with a ladder of synthetic models.
 
-For each ladder rung (a synthetic model of a real model's shape, `hfp synth`), prints the measured decode rate
-(parallel 1) and prefill rate beside the rate the roofline predicts for the same shape:
-  - "before": from the hardware profile alone (measured bandwidth/GEMM of `hfp hardware --save`, or this host
-    detected now) with the efficiencies `hfp estimate` uses without a local calibration;
+For each ladder rung (a synthetic model of a real model's shape, `hfp synth`), prints the measured single-stream
+decode rate, prefill rate and batched decode rate (each parallel level > 1) beside the rates the roofline
+predicts for the same shape and workload, through the same path `hfp estimate` uses (``Target.of`` on the
+hardware profile, ``calibration.predict_seconds`` on the measured observations):
+  - "before": from the hardware profile alone (`hfp hardware --save`'s measured bandwidth/GEMM, by default the
+    host as the ladder's run records describe it) with the efficiencies `hfp estimate` uses uncalibrated;
   - "LOO": after calibrating on every *other* rung (leave-one-size-out), so each prediction is for an unseen size.
 Then the median absolute error of each column (targets after calibration: decode <= 10%, prefill <= 15%).
 
-Measurements are timings on a possibly shared machine: say what else was running when quoting them.
+Measurements are timings on a possibly shared machine: say what else was running (`uptime`) when quoting them.
 
 Usage:
-  .venv/bin/python benchmarks/validate_local.py                      # run the default ladder, then validate
-  .venv/bin/python benchmarks/validate_local.py --quick              # three small rungs (about a minute)
-  .venv/bin/python benchmarks/validate_local.py --ladder <id>.ladder.json [--profile me.yaml]
+  .venv/bin/python benchmarks/validate_local.py --record <id>.ladder.json [--profile me.yaml] [--write]
+  .venv/bin/python benchmarks/validate_local.py                 # run the default ladder first (hfp calibrate --ladder)
+  .venv/bin/python benchmarks/validate_local.py --quick         # three small rungs (about a minute idle)
+`--write` also writes docs/validation-local.md (with `--note` saying under what load it was measured).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
-from profiler import hardware, profiles, runner
+from profiler import hardware, profiles
+from profiler.cli.ladder import measure_rung
 from profiler.feasibility import ladder
-from profiler.feasibility.calibration import Calibration
-from profiler.feasibility.model import ModelShape, Part, t_decode_step, t_prefill
+from profiler.feasibility.calibration import Calibration, Observation, observations, predict_seconds
+from profiler.feasibility.model import ModelShape
 from profiler.feasibility.target import Target
-from profiler.models import ModelFile
-from profiler.record import RunRecord, WorkloadPoint
+from profiler.profiles import HardwareProfile
+from profiler.record import RunRecord
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "validation-local.md"
+TARGETS = {"decode": 0.10, "prefill": 0.15}
 
 
-def _measure(model: ModelFile, points: list[WorkloadPoint]) -> tuple[RunRecord, Path | None]:
-    options = runner.RunOptions(idle_seconds=0)
-    record = runner.measure(model, points, runner.default_settings(repetitions=1), options=options)
-    return record, runner.record_path(record, options)
-
-
-def _rates(record: RunRecord, target: Target) -> tuple[float, float, float, float]:
-    """(measured decode tok/s, predicted, measured prefill tok/s, predicted) at parallel 1."""
-    p1 = min(record.points, key=lambda p: p.point.parallel)
-    pt = p1.point
+def _predict(record: RunRecord, o: Observation, target: Target) -> float:
+    """Predicted seconds of one observation on ``target``'s CPU (the path `hfp estimate` takes)."""
     shape = ModelShape.of(record.model, record.settings.type_k, record.settings.type_v)
-    assert target.cpu is not None
-    dev = target.cpu.device(shape)
-    parts = [Part(dev, shape.weight_bytes, 1.0, 1.0)]
-    step = float(t_decode_step(shape, parts, 1, pt.prompt_tokens + pt.output_tokens / 2))
-    pre = float(t_prefill(shape, parts, pt.prompt_tokens, record.settings.n_ubatch))
-    return (p1.mean("decode_tok_s_aggregate") or 0.0, 1.0 / step,
-            p1.mean("prefill_tok_s") or 0.0, pt.prompt_tokens / pre)
+    assert target.cpu is not None, "the profile declares no CPU memory bandwidth"
+    return predict_seconds(shape, target.cpu.device(shape), o, record.settings.n_ubatch)
+
+
+def _rate(record: RunRecord, o: Observation, seconds: float) -> float:
+    """tok/s of an observation that takes ``seconds``: tokens per step (decode) or prompt tokens (prefill)."""
+    return (o.parallel if o.kind == "decode" else o.prompt_tokens * o.parallel) / seconds
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured figure of one rung (tok/s) with its predictions before and after calibration."""
+
+    rung: str
+    what: str
+    kind: str
+    parallel: int
+    measured: float
+    before: float
+    loo: float | None
+
+
+def _rows(records: list[tuple[str, RunRecord]], before: Target, after: dict[str, Target]) -> list[Row]:
+    rows: list[Row] = []
+    for label, record in records:
+        for o in observations(record):
+            if o.kind == "prefill" and o.parallel > 1:
+                continue  # prefills of the batched points: fitted, but the table shows the parallel-1 prompt
+            measured = _rate(record, o, o.measured_s)
+            pre = _rate(record, o, _predict(record, o, before))
+            loo = _rate(record, o, _predict(record, o, after[label])) if label in after else None
+            what = f"{o.kind} B={o.parallel}" if o.kind == "decode" else f"prefill {o.prompt_tokens}"
+            rows.append(Row(label, what, o.kind, o.parallel, measured, pre, loo))
+    return rows
+
+
+def _err(pred: float | None, meas: float) -> str:
+    return "-" if pred is None else f"{pred / meas - 1:+.0%}"
+
+
+def _medians(rows: list[Row]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    groups = {"decode B=1": [r for r in rows if r.kind == "decode" and r.parallel == 1],
+              "decode B>1": [r for r in rows if r.kind == "decode" and r.parallel > 1],
+              "prefill": [r for r in rows if r.kind == "prefill"]}
+    for name, chosen in groups.items():
+        for col in ("before", "loo"):
+            errs = [abs(p / r.measured - 1) for r in chosen if (p := getattr(r, col)) is not None]
+            if errs:
+                out[f"{name} {col}"] = statistics.median(errs)
+    return out
+
+
+def _markdown(result: ladder.LadderResult, fit: Calibration, profile: HardwareProfile, rows: list[Row],
+              med: dict[str, float], note: str) -> str:
+    lines = [
+        "# Local validation across sizes (synthetic ladder)", "",
+        "Generated by `benchmarks/validate_local.py --write`; measured on this host with synthetic weights "
+        "(timing and memory only). Rates in tok/s; *before* = the hardware profile with the efficiencies `hfp "
+        "estimate` uses without calibration; *LOO* = calibrated on every other rung (leave-one-size-out).", "",
+        f"- ladder `{result.id}` on `{result.host}`: {len(result.rungs)} rungs, parallel {result.parallel}, "
+        f"{result.repetitions} repetition(s); took **{result.duration_s:.0f} s** ({result.build_s:.0f} s building "
+        f"files, {result.measure_s:.0f} s loading and measuring). Conditions: {note or 'not stated'}.",
+        f"- profile `{profile.name}`: {profile.cpu.ram_bandwidth_gbps} GB/s, {profile.cpu.tflops} TFLOPS "
+        f"({', '.join(f'{k}: {v}' for k, v in (profile.measured or {}).items())}).",
+        f"- full-ladder fit: t0 {fit.t0_s * 1e3:.2f} ms per 32 layers, eta_bw*BW "
+        f"{fit.bandwidth_eff_gbps:.1f} GB/s, eta_f*F "
+        f"{fit.flops_eff_tflops * 1e3:.0f} GFLOP/s, batched/prefill FLOP ratio "
+        f"{'-' if fit.eta_batch is None else f'{fit.eta_batch:.2f}'}, rms log error {fit.rel_rms:.3f}.", "",
+        "| rung | what | measured | before | err | LOO | err |", "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.rung} | {r.what} | {r.measured:.1f} | {r.before:.1f} | {_err(r.before, r.measured)} | "
+                     f"{'-' if r.loo is None else f'{r.loo:.1f}'} | {_err(r.loo, r.measured)} |")
+    lines += ["", "Median absolute error: " + "; ".join(f"{k} **{v:.0%}**" for k, v in med.items())
+              + " (targets after calibration: decode <= 10%, prefill <= 15%): " + _verdict(med) + ".", ""]
+    return "\n".join(lines)
+
+
+def _verdict(med: dict[str, float]) -> str:
+    checks = [med[k] <= TARGETS["decode"] for k in ("decode B=1 loo",) if k in med]
+    checks += [med[k] <= TARGETS["prefill"] for k in ("prefill loo",) if k in med]
+    return "targets met" if checks and all(checks) else "targets NOT met"
+
+
+def _load_or_run(args: argparse.Namespace) -> ladder.LadderResult:
+    if args.record:
+        return ladder.LadderResult.load(args.record)
+    chosen = ladder.parse_rungs(args.rungs) if args.rungs else list(
+        ladder.QUICK_LADDER if args.quick else ladder.DEFAULT_LADDER)
+    keep, skipped = ladder.fitting_rungs(chosen)
+    for s in skipped:
+        print(f"skipped {s}")
+    result = ladder.run_ladder(keep, measure_rung, skipped=skipped, progress=lambda m: print(f"  {m}", flush=True))
+    print(f"ladder saved to {result.save()}")
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ladder", type=Path, help="A saved ladder result (<id>.ladder.json) to validate.")
-    ap.add_argument("--profile", help="Hardware profile saved by `hfp hardware --save` [default: detect now].")
+    ap.add_argument("--record", "--ladder", dest="record", help="A saved ladder record (<id>.ladder.json).")
+    ap.add_argument("--profile", help="Hardware profile saved by `hfp hardware --save` [default: the host as the "
+                    "ladder's run records describe it].")
     ap.add_argument("--quick", action="store_true", help="Three small rungs instead of the default ladder.")
     ap.add_argument("--rungs", help="Rungs, as for `hfp calibrate --rungs`.")
+    ap.add_argument("--write", action="store_true", help=f"Also write {DOC.relative_to(DOC.parent.parent)}.")
+    ap.add_argument("--note", default="", help="Conditions to print with the table (e.g. 'idle, load 0.1').")
     args = ap.parse_args()
 
-    if args.ladder:
-        result = ladder.LadderResult.model_validate_json(args.ladder.read_text())
-    else:
-        chosen = ladder.parse_rungs(args.rungs) if args.rungs else list(
-            ladder.QUICK_LADDER if args.quick else ladder.DEFAULT_LADDER)
-        keep, skipped = ladder.fitting_rungs(chosen)
-        for s in skipped:
-            print(f"skipped {s}")
-        result = ladder.run_ladder(keep, _measure, skipped=skipped)
-        print(f"ladder saved to {result.save()}")
+    result = _load_or_run(args)
     records = [(r.rung, RunRecord.load(r.record_path)) for r in result.rungs if r.record_path]
-    profile = profiles.load(args.profile) if args.profile else hardware.to_profile(hardware.detect(), "this-host")
-    before = Target.of(profile, None)
+    # default: the host as the ladder's records describe it (what `hfp hardware --save` wrote then), so the
+    # calibrated efficiencies are applied to the same measured bandwidth/GEMM they were fitted against
+    profile = profiles.load(args.profile) if args.profile else hardware.to_profile(records[0][1].host)
+    # "before" must not pick up this host's ladder fit (Target.of does for a profile saved here)
+    before = Target.of(profile.model_copy(update={"measured": None}), None)
     loo: dict[str, Calibration] = ladder.leave_one_out(records) if len(records) > 1 else {}
-    print(f"host {result.host}; profile {profile.name}: {profile.cpu.ram_bandwidth_gbps} GB/s, "
-          f"{profile.cpu.tflops} TFLOPS; ladder {result.id} ({result.duration_s:.0f} s, "
-          f"{result.prompt_tokens}+{result.output_tokens} tokens); synthetic weights: timing and memory only")
-    head = (f"{'rung':30} {'decode meas':>11} {'before':>8} {'err':>7} {'LOO':>8} {'err':>7}"
-            f" {'prefill meas':>12} {'before':>8} {'err':>7} {'LOO':>8} {'err':>7}")
-    print(head)
-    print("-" * len(head))
-    errs: dict[str, list[float]] = {"decode before": [], "decode LOO": [], "prefill before": [], "prefill LOO": []}
-    for label, record in records:
-        md, pd, mp, pp = _rates(record, before)
-        row = [f"{label:30}", f"{md:11.2f}", f"{pd:8.2f}", f"{pd / md - 1:+7.0%}"]
-        errs["decode before"].append(abs(pd / md - 1))
-        if label in loo:
-            _, ld, _, lp = _rates(record, Target.of(profile, loo[label]))
-            row += [f"{ld:8.2f}", f"{ld / md - 1:+7.0%}"]
-            errs["decode LOO"].append(abs(ld / md - 1))
-        else:
-            row += [f"{'-':>8}", f"{'-':>7}"]
-        row += [f"{mp:12.1f}", f"{pp:8.1f}", f"{pp / mp - 1:+7.0%}"]
-        errs["prefill before"].append(abs(pp / mp - 1))
-        if label in loo:
-            row += [f"{lp:8.1f}", f"{lp / mp - 1:+7.0%}"]
-            errs["prefill LOO"].append(abs(lp / mp - 1))
-        print(" ".join(row))
-    print("median absolute error: " + "; ".join(
-        f"{k} {statistics.median(v):.0%}" for k, v in errs.items() if v)
-        + " (targets after calibration: decode <= 10%, prefill <= 15%)")
+    # as `hfp estimate` applies this host's ladder fit to a profile saved here (calibration.calibration_for)
+    after = {label: Target.of(profile, cal.rebased(profile)) for label, cal in loo.items()}
+    rows = _rows(records, before, after)
+    fit = ladder.fit_records(records)[0] if records else result.calibration  # refitted: the current fit's form
+    print(f"host {result.host}; profile {profile.name}: {profile.cpu.ram_bandwidth_gbps} GB/s, {profile.cpu.tflops} "
+          f"TFLOPS; ladder {result.id}: {result.duration_s:.0f} s ({result.build_s:.0f} s building, "
+          f"{result.measure_s:.0f} s measuring); load now {os.getloadavg()[0]:.1f}; synthetic weights: timing only")
+    head = f"{'rung':33} {'what':13} {'measured':>9} {'before':>9} {'err':>6} {'LOO':>9} {'err':>6}   (tok/s)"
+    print(head + "\n" + "-" * len(head))
+    for r in rows:
+        print(f"{r.rung:33} {r.what:13} {r.measured:9.2f} {r.before:9.2f} {_err(r.before, r.measured):>6} "
+              f"{'-' if r.loo is None else f'{r.loo:.2f}':>9} {_err(r.loo, r.measured):>6}")
+    med = _medians(rows)
+    print("median absolute error: " + "; ".join(f"{k} {v:.0%}" for k, v in med.items())
+          + f" (targets after calibration: decode <= 10%, prefill <= 15%): {_verdict(med)}")
+    print(f"full-ladder fit: t0 {fit.t0_s * 1e3:.2f} ms per 32 layers, eta_bw*BW "
+          f"{fit.bandwidth_eff_gbps:.1f} GB/s, eta_f*F "
+          f"{fit.flops_eff_tflops * 1e3:.0f} GFLOP/s, eta_batch {fit.eta_batch}, rms log error {fit.rel_rms:.3f}")
+    if args.write:
+        DOC.write_text(_markdown(result, fit, profile, rows, med, args.note))
+        print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":

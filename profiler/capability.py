@@ -24,60 +24,24 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from profiler import feasibility
+from profiler.config import validated
 from profiler.errors import ConfigError
+from profiler.feasibility import Assumptions, Calibration, Estimate, ModelSpec
+from profiler.feasibility.spec import bits_per_weight
+from profiler.schema.capability import BENCHMARKS as BENCHMARKS
+from profiler.schema.capability import LEVELS as LEVELS
+from profiler.schema.capability import Benchmark as Benchmark
+from profiler.schema.capability import CapabilityRequirement as CapabilityRequirement
+from profiler.schema.capability import Level as Level
 
 if TYPE_CHECKING:
-    from profiler.feasibility import Assumptions, Calibration, Estimate, ModelSpec
     from profiler.profiles import HardwareProfile
     from profiler.scenarios import Scenario
 
 DATA_FILE = "open_models.csv"
-
-Benchmark = Literal[
-    "olb2_ifeval", "olb2_mmlu_pro", "olb2_bbh", "arena_elo", "vendor_mmlu", "vendor_mmlu_pro", "vendor_ifeval",
-]
-BENCHMARKS: dict[str, str] = {
-    "olb2_ifeval": "IFEval on the Open LLM Leaderboard v2 (strict accuracy x 100, leaderboard's own run)",
-    "olb2_mmlu_pro": "MMLU-Pro on the Open LLM Leaderboard v2 (raw accuracy x 100, leaderboard's own run)",
-    "olb2_bbh": "BBH on the Open LLM Leaderboard v2 (raw accuracy x 100, leaderboard's own run)",
-    "arena_elo": "LMArena text arena score (human pairwise preference, Elo-like scale)",
-    "vendor_mmlu": "MMLU as reported by the model's vendor (settings differ between vendors)",
-    "vendor_mmlu_pro": "MMLU-Pro as reported by the vendor (settings differ between vendors)",
-    "vendor_ifeval": "IFEval as reported by the vendor (metric differs: strict-prompt or an average)",
-}
-_SCORE_RANGE: dict[str, tuple[float, float]] = {b: (0.0, 100.0) for b in BENCHMARKS} | {"arena_elo": (700.0, 2000.0)}
-
-
-class Level(BaseModel):
-    """A named capability level: a benchmark and the minimum score that reaches it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    benchmark: Benchmark
-    min_score: float
-    meaning: str
-
-
-# Named levels a scenario may refer to (``capability: {level: ...}``) and that the trend follows. The thresholds
-# are this project's choices, explained in docs/scenarios.md; Puri's paper (arXiv 2601.21365) reports the trend
-# for "competitive" leaderboard scores without a threshold that could be read from the stored text.
-LEVELS: dict[str, Level] = {lv.name: lv for lv in [
-    Level(name="fluent-text", benchmark="olb2_ifeval", min_score=50,
-          meaning="fluent short texts that keep to a simple format instruction (the 2023 7B-70B chat models)"),
-    Level(name="instruction-following", benchmark="olb2_ifeval", min_score=70,
-          meaning="keeps several verifiable constraints at once (length, format, content): personalised texts"),
-    Level(name="conversational", benchmark="arena_elo", min_score=1150,
-          meaning="open conversation people prefer about as often as Llama-3-8B-Instruct / Mixtral-8x7B"),
-    Level(name="strong-conversational", benchmark="arena_elo", min_score=1250,
-          meaning="open conversation people prefer about as often as Llama-3.1-70B-Instruct"),
-    Level(name="knowledge-30", benchmark="olb2_mmlu_pro", min_score=30,
-          meaning="broad knowledge and reasoning at about the Mistral-7B-v0.3 level (MMLU-Pro 30)"),
-    Level(name="knowledge-40", benchmark="olb2_mmlu_pro", min_score=40,
-          meaning="broad knowledge and reasoning at about the Yi-34B / Qwen2.5-7B level (MMLU-Pro 40)"),
-]}
 
 PURI_FIGURE = {
     "fold_per_year": 10.0,
@@ -85,41 +49,6 @@ PURI_FIGURE = {
                  "the past year (benchmark results of over 5,000 models hosted on Hugging Face)",
     "source": "Puri, 'Small models, big threats', arXiv 2601.21365 (abstract), https://arxiv.org/abs/2601.21365",
 }
-
-
-class CapabilityRequirement(BaseModel):
-    """What a scenario needs from a model: a benchmark and minimum score, or a named level, with its reasons."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    level: str | None = Field(default=None, description=f"a named level: {', '.join(LEVELS)}")
-    benchmark: Benchmark | None = None
-    min_score: float | None = None
-    rationale: str = Field(min_length=10)
-    sources: list[str] = Field(min_length=1)
-    puri_reference: str | None = Field(default=None, description="the reference level Puri uses, where given")
-
-    @model_validator(mode="after")
-    def _resolve(self) -> CapabilityRequirement:
-        if self.level is not None:
-            lv = LEVELS.get(self.level)
-            if lv is None:
-                raise ValueError(f"unknown level {self.level!r}; known: {', '.join(LEVELS)}")
-            if self.benchmark not in (None, lv.benchmark) or self.min_score not in (None, lv.min_score):
-                raise ValueError(f"level {self.level!r} is {lv.benchmark} >= {lv.min_score:g}; "
-                                 "give the level or a benchmark and min_score, not both")
-            self.benchmark, self.min_score = lv.benchmark, lv.min_score
-        elif self.benchmark is None or self.min_score is None:
-            raise ValueError("give a level or both benchmark and min_score")
-        lo, hi = _SCORE_RANGE[self.benchmark]
-        if not lo <= self.min_score <= hi:
-            raise ValueError(f"min_score {self.min_score:g} is outside {self.benchmark}'s range [{lo:g}, {hi:g}]")
-        return self
-
-    def describe(self) -> str:
-        """``olb2_ifeval >= 70 (instruction-following)``."""
-        text = f"{self.benchmark} >= {self.min_score:g}"
-        return f"{text} ({self.level})" if self.level else text
 
 
 class OpenModel(BaseModel):
@@ -280,12 +209,7 @@ def parse_models(text: str, origin: str = DATA_FILE) -> list[OpenModel]:
         raise ConfigError(f"{origin}: columns differ from the schema (missing: {sorted(expected - got)}, "
                           f"unknown: {sorted(got - expected)})")
     for i, row in enumerate(reader, start=2):
-        try:
-            rows.append(OpenModel.model_validate(row))
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
-
-            raise ConfigError(f"{origin} line {i} ({row.get('model')!r}): {describe_validation_error(e)}") from e
+        rows.append(validated(OpenModel, row, f"{origin} line {i} ({row.get('model')!r})"))
     names = [r.model for r in rows]
     if len(set(names)) != len(names):
         raise ConfigError(f"{origin}: duplicate model names {sorted({n for n in names if names.count(n) > 1})}")
@@ -352,8 +276,6 @@ def capable_for(scenario: Scenario, as_of: date | str | None = None,
 def model_spec(model: OpenModel, quant: str = "Q4_K_M", context_length: int | None = None) -> ModelSpec:
     """A ``feasibility.ModelSpec`` with this row's shape at a llama.cpp quantization (weights from its bits per
     weight). MoE fields are filled where the spec model has them."""
-    from profiler.feasibility import ModelSpec
-
     if not model.has_shape:
         raise ConfigError(f"{model.model}: the capability data has no shape for it (layers, kv heads, head dim, vocab)")
     fields: dict[str, Any] = dict(
@@ -366,12 +288,7 @@ def model_spec(model: OpenModel, quant: str = "Q4_K_M", context_length: int | No
     moe = {"active_params": model.active_params, "experts": model.experts, "experts_used": model.experts_used,
            "sliding_window": model.sliding_window}
     fields.update({k: v for k, v in moe.items() if v is not None and k in ModelSpec.model_fields})
-    try:
-        return ModelSpec.model_validate(fields)
-    except ValidationError as e:
-        from profiler.config import describe_validation_error
-
-        raise ConfigError(f"{model.model}: {describe_validation_error(e)}") from e
+    return validated(ModelSpec, fields, model.model)
 
 
 class CapableChoice(BaseModel):
@@ -422,9 +339,6 @@ def estimate_capable(
     """Each scenario estimated with its smallest capable open model's shape at ``quant`` on every profile.
 
     The capability data does not record context lengths, so the spec holds at least the scenario's context."""
-    from profiler import feasibility
-    from profiler.feasibility.spec import bits_per_weight
-
     bits_per_weight(quant)  # an unknown quantization is one error up front, not one per scenario
     out: list[tuple[CapableChoice, list[Estimate]]] = []
     for scenario in scenarios.values():

@@ -15,7 +15,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from profiler.errors import ConfigError
+from profiler.errors import ConfigError, HfpError
 from profiler.files import read_text
 from profiler.resources import Kind, entries
 
@@ -44,6 +44,14 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return " ".join(f"{problem}{where}".split())
+
+
+def validated(model: type[M], data: object, where: str, error: type[HfpError] = ConfigError) -> M:
+    """``model`` validated from ``data``; invalid fields are one ``error``: ``<where>: <what is wrong>``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise error(f"{where}: {describe_validation_error(e)}") from e
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:
@@ -81,3 +89,11 @@ def load_named(name_or_path: str | Path, kind: Kind, model: type[M], noun: str) 
         known = ", ".join(found) or "none"
         raise ConfigError(f"no {noun} {text!r}; known: {known}")
     return load_yaml_model(found[text].path, model)
+
+
+def load_every(kind: Kind, model: type[M], noun: str, directory: Path | None = None) -> dict[str, M]:
+    """Every ``model`` on the search path of ``kind`` (or only the ``*.yaml`` files in ``directory``), keyed by
+    file stem."""
+    if directory is not None:
+        return {p.stem: load_named(p, kind, model, noun) for p in sorted(Path(directory).glob("*.yaml"))}
+    return {name: load_named(entry.path, kind, model, noun) for name, entry in entries(kind).items()}

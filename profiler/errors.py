@@ -6,6 +6,8 @@ message on one line and exits with status 2. Vendor errors are translated where 
 
 from __future__ import annotations
 
+import signal
+
 
 class HfpError(Exception):
     """A user-facing error: the message says what went wrong and, where possible, what to do next."""
@@ -29,10 +31,6 @@ class EngineError(HfpError):
     """llama.cpp failed to load a model, create a context or decode."""
 
 
-class SensorError(HfpError):
-    """A sensor the user explicitly asked for is unavailable or misconfigured."""
-
-
 class RecordError(HfpError):
     """A run record is unreadable, of another schema version, or incompatible with another record."""
 
@@ -49,8 +47,6 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, signum: int) -> None:
-        import signal
-
         self.signum = signum
         self.signame = signal.Signals(signum).name
         super().__init__(self.signame)

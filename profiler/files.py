@@ -166,3 +166,11 @@ def create_exclusive(path: str | Path, content: str | bytes) -> bool:
         _raise_write_error(p, e)
     _sync_dir(p.parent)
     return True
+
+
+def cache_dir() -> Path:
+    """Where hfp keeps generated files (quantization ladders, hashes): ``$HFP_CACHE_DIR`` or ~/.cache/hfp."""
+    root = os.environ.get("HFP_CACHE_DIR") or Path.home() / ".cache" / "hfp"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -14,60 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from pydantic import BaseModel, ConfigDict
 
+from profiler.engine.backends import llama_backends as llama_backends
 from profiler.profiles import CpuSpec, GpuSpec, HardwareProfile, PowerSpec
+from profiler.schema.host import Backends as Backends
+from profiler.schema.host import GpuInfo as GpuInfo
+from profiler.schema.host import HostProfile as HostProfile
 from profiler.telemetry import nvml
-
-
-class GpuInfo(BaseModel):
-    """One GPU as NVML reports it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    index: int
-    name: str
-    vram_total_bytes: int
-    vram_free_bytes: int
-    power_limit_w: float | None = None
-    driver: str | None = None
-    energy_counter: bool = False
-
-
-class Backends(BaseModel):
-    """What the installed llama.cpp build can do."""
-
-    llama_cpp_python: str | None = None
-    gpu_offload: bool = False
-    mmap: bool = False
-    mlock: bool = False
-    system_info: str | None = None
-    cpu_kernels: list[str] = []  # CPU features the build uses (llama_print_system_info), e.g. AVX2, AMX_INT8
-    cpu_amx_flags: list[str] = []  # AMX features this CPU advertises (/proc/cpuinfo)
-    selfcheck: str | None = None  # the cached llama.cpp self-check verdict (profiler.engine.selfcheck), if any
-    extra_bufts_ok: bool | None = None  # whether extra buffer types (repack, AMX) decode here; None: not checked
-
-
-class HostProfile(BaseModel):
-    """The machine a run was measured on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    hostname: str
-    os: str
-    python: str
-    cpu_model: str
-    physical_cores: int
-    logical_cores: int
-    ram_total_bytes: int
-    ram_available_bytes: int
-    gpus: list[GpuInfo] = []
-    memory_bandwidth_gbps: float | None = None
-    memory_bandwidth_source: str = "not measured"
-    cpu_gflops: float | None = None
-    cpu_gflops_source: str = "not measured"
-    backends: Backends = Backends()
-    tdp_w: float | None = None
+from profiler.telemetry.estimate import cpu_tdp_w
 
 
 def cpu_model(proc: Path = Path("/proc/cpuinfo")) -> str:
@@ -110,30 +64,6 @@ def measure_gflops(n: int = 1024, repeats: int = 3) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def llama_backends() -> Backends:
-    """Ask the installed llama.cpp what it supports (offload is what a CUDA/Metal/Vulkan build adds)."""
-    try:
-        import llama_cpp
-    except ImportError:
-        return Backends()
-    from profiler.engine import selfcheck  # lazily: the engine package imports the record, which imports this
-
-    info = llama_cpp.llama_print_system_info()
-    system_info = info.decode(errors="replace").strip() if isinstance(info, bytes) else str(info)
-    verdict = selfcheck.cached_verdict()
-    return Backends(
-        llama_cpp_python=getattr(llama_cpp, "__version__", None),
-        gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
-        mmap=bool(llama_cpp.llama_supports_mmap()),
-        mlock=bool(llama_cpp.llama_supports_mlock()),
-        system_info=system_info,
-        cpu_kernels=selfcheck.cpu_kernels(system_info),
-        cpu_amx_flags=[f for f in selfcheck.cpu_flags()[1] if f.startswith("amx")],
-        selfcheck=verdict.summary() if verdict else None,
-        extra_bufts_ok=verdict.extra_bufts_ok if verdict else None,
-    )
-
-
 def amx_status(b: Backends) -> str:
     """Whether llama.cpp's AMX kernels are built and usable here, in words."""
     built = any(k.startswith("AMX") for k in b.cpu_kernels)
@@ -173,8 +103,6 @@ def detect(measure: bool = True) -> HostProfile:
 
 def to_profile(host: HostProfile, name: str | None = None, price_usd: float = 0.0) -> HardwareProfile:
     """This host as a hardware profile, with its measured fields marked as such."""
-    from profiler.telemetry.estimate import cpu_tdp_w
-
     gpu = None
     if host.gpus:
         g = host.gpus[0]

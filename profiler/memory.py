@@ -30,24 +30,17 @@ from pydantic import BaseModel, ConfigDict
 
 from profiler.errors import ConfigError, ModelError, ModelTooLargeError
 from profiler.gguf import TensorInfo, read_header
-from profiler.models import ModelFile
-
-GiB = 1024**3
-MiB = 1024**2
-
-# KV cache element types llama.cpp accepts for type_k / type_v, and their bytes per element.
-KV_CACHE_TYPES: dict[str, float] = {
-    "f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q5_1": 24 / 32, "q5_0": 22 / 32,
-    "q4_1": 20 / 32, "q4_0": 18 / 32, "iq4_nl": 18 / 32,
-}
-# ggml_type ids for the KV cache types, as llama_context_params.type_k/type_v want them.
-KV_CACHE_GGML_TYPE: dict[str, int] = {
-    "f32": 0, "f16": 1, "bf16": 30, "q8_0": 8, "q5_1": 7, "q5_0": 6, "q4_1": 3, "q4_0": 2, "iq4_nl": 20,
-}
+from profiler.schema.memory import MemoryPlan as MemoryPlan
+from profiler.schema.model import ModelFile
+from profiler.schema.units import KV_CACHE_GGML_TYPE as KV_CACHE_GGML_TYPE
+from profiler.schema.units import KV_CACHE_TYPES as KV_CACHE_TYPES
+from profiler.schema.units import GiB as GiB
+from profiler.schema.units import MiB as MiB
+from profiler.schema.units import cache_type_bytes as cache_type_bytes
+from profiler.schema.units import fmt_mib
 
 # Memory a llama.cpp process holds beyond the model's own buffers, and what an OS needs to stay usable;
 # explicit so that plans are reproducible.
-RUNTIME_OVERHEAD_BYTES = 16 * MiB  # kept for callers; plans now use runtime_bytes(model)
 GPU_RUNTIME_OVERHEAD_BYTES = 400 * MiB  # CUDA context and cuBLAS workspace
 # Anonymous memory of the loaded vocabulary (llama_vocab: id_to_token strings and scores, the token_to_id hash
 # map, the token-to-piece cache) per token, and of its BPE merge ranks (a std::map of string pairs) per merge.
@@ -62,14 +55,6 @@ CONTEXT_OVERHEAD_BYTES = int(2.5 * MiB)
 # minus the anonymous part with mmap off (3.7-3.8 MiB, benchmarks/validate_memory.py).
 CODE_PAGES_BYTES = 4 * MiB
 PAGE = 4096
-
-
-def cache_type_bytes(name: str) -> float:
-    """Bytes per element of a KV cache type (``f16``, ``q8_0``, ``q4_0`` …)."""
-    try:
-        return KV_CACHE_TYPES[name.lower()]
-    except KeyError:
-        raise ConfigError(f"unknown KV cache type {name!r}; choose from {', '.join(KV_CACHE_TYPES)}") from None
 
 
 def kv_cache_bytes(
@@ -331,51 +316,6 @@ def weight_layout(model: ModelFile, features: CpuFeatures | None, n_gpu_layers: 
     return WeightLayout(gpu, repacked, cpu, span, n_rep, f"predicted:tensor-table({f.source})")
 
 
-class MemoryPlan(BaseModel):
-    """Predicted bytes of a configuration, where they live, and whether that fits."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_ctx: int
-    n_parallel: int
-    n_gpu_layers: int
-    type_k: str
-    type_v: str
-    weights_bytes: int
-    kv_cache_bytes: int
-    compute_buffer_bytes: int
-    output_buffer_bytes: int
-    overhead_bytes: int
-    ram_bytes: int
-    vram_bytes: int
-    ram_available_bytes: int | None
-    vram_available_bytes: int | None
-    placement: Literal["cpu", "full_offload", "partial_offload"]
-    fits: bool
-    reason: str
-    source: str = "predicted:gguf-metadata"
-    # --- resident parts (schema additions; absent in older records) ---
-    ram_anon_bytes: int | None = None
-    ram_fit_bytes: int | None = None
-    use_mmap: bool = True
-    weights_repacked_bytes: int = 0
-    weights_cpu_bytes: int = 0
-    weights_mapped_bytes: int = 0
-    compute_working_bytes: int | None = None
-    kv_ram_bytes: int | None = None
-    cpu_features: str | None = None
-
-    @property
-    def total_bytes(self) -> int:
-        """RAM plus VRAM."""
-        return self.ram_bytes + self.vram_bytes
-
-    @property
-    def ram_file_bytes(self) -> int:
-        """The file-backed (reclaimable) part of the predicted resident memory."""
-        return self.ram_bytes - (self.ram_anon_bytes if self.ram_anon_bytes is not None else self.ram_bytes)
-
-
 def plan(
     model: ModelFile,
     n_ctx: int,
@@ -421,24 +361,30 @@ def plan(
     placement: Literal["cpu", "full_offload", "partial_offload"] = (
         "cpu" if gpu_layers == 0 else "full_offload" if gpu_layers >= model.n_layers else "partial_offload"
     )
-    problems = []
-    if ram_available is not None and fit > ram_available:
-        problems.append(f"needs {fit / GiB:.2f} GiB RAM, {ram_available / GiB:.2f} GiB free")
-    if gpu_layers and vram_available is not None and vram > vram_available:
-        problems.append(f"needs {vram / GiB:.2f} GiB VRAM, {vram_available / GiB:.2f} GiB free")
-    reason = "; ".join(problems) or f"fits ({placement.replace('_', ' ')})"
-    if gpu_layers and vram_available is None and not problems:
+    fits, reason = _fit_verdict(fit, vram, ram_available, vram_available if gpu_layers else None, placement)
+    if gpu_layers and vram_available is None and fits:
         reason += "; VRAM not checked (no NVML reading of free GPU memory)"
     return MemoryPlan(
         n_ctx=n_ctx, n_parallel=n_parallel, n_gpu_layers=gpu_layers, type_k=type_k, type_v=type_v,
         weights_bytes=model.tensor_bytes, kv_cache_bytes=kv, compute_buffer_bytes=compute,
         output_buffer_bytes=output, overhead_bytes=runtime, ram_bytes=ram, vram_bytes=vram,
         ram_available_bytes=ram_available, vram_available_bytes=vram_available, placement=placement,
-        fits=not problems, reason=reason, source=layout.source, ram_anon_bytes=anon, ram_fit_bytes=fit,
+        fits=fits, reason=reason, source=layout.source, ram_anon_bytes=anon, ram_fit_bytes=fit,
         use_mmap=use_mmap, weights_repacked_bytes=layout.repacked_bytes, weights_cpu_bytes=layout.cpu_bytes,
         weights_mapped_bytes=layout.mapped_span_bytes, compute_working_bytes=cpu_compute, kv_ram_bytes=kv - gpu_kv,
         cpu_features=cpu_features.source if cpu_features else None,
     )
+
+
+def _fit_verdict(ram: int, vram: int, ram_available: int | None, vram_available: int | None,
+                 placement: str) -> tuple[bool, str]:
+    """Whether ``ram`` and ``vram`` bytes fit what is free (None: not checked), and the reason in words."""
+    problems = []
+    if ram_available is not None and ram > ram_available:
+        problems.append(f"needs {ram / GiB:.2f} GiB RAM, {ram_available / GiB:.2f} GiB free")
+    if vram_available is not None and vram > vram_available:
+        problems.append(f"needs {vram / GiB:.2f} GiB VRAM, {vram_available / GiB:.2f} GiB free")
+    return not problems, "; ".join(problems) or f"fits ({placement.replace('_', ' ')})"
 
 
 def breakdown_text(p: MemoryPlan) -> str:
@@ -450,7 +396,7 @@ def breakdown_text(p: MemoryPlan) -> str:
         ("weights in RAM", 0 if p.use_mmap else p.weights_cpu_bytes, "anonymous: read into the CPU buffer (no mmap)"),
         ("KV cache", p.kv_ram_bytes if p.kv_ram_bytes is not None else p.kv_cache_bytes, "anonymous (host share)"),
         ("compute touched", p.compute_working_bytes or 0,
-         f"anonymous: of a {p.compute_buffer_bytes / MiB:,.1f} MiB reservation"),
+         f"anonymous: of a {fmt_mib(p.compute_buffer_bytes, 1, thousands=True)} MiB reservation"),
         ("output buffer", p.output_buffer_bytes, "anonymous: logits"),
         ("runtime", p.overhead_bytes, "anonymous: vocabulary, graph metadata"),
         ("code pages", CODE_PAGES_BYTES, "file-backed: llama.cpp kernels' code"),
@@ -459,7 +405,7 @@ def breakdown_text(p: MemoryPlan) -> str:
         ("fit check", p.ram_fit_bytes if p.ram_fit_bytes is not None else p.ram_bytes,
          "anonymous + mapped weights read every token"),
     ]
-    lines = [f"{k:>16}: {v / MiB:,.1f} MiB  ({why})" for k, v, why in rows]
+    lines = [f"{k:>16}: {fmt_mib(v, 1, thousands=True)} MiB  ({why})" for k, v, why in rows]
     lines.append(f"{'CPU features':>16}: {p.cpu_features or 'none given (no repacking predicted)'}")
     return "\n".join(lines)
 

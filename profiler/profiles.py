@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from profiler.config import load_named
+from profiler.config import load_every, load_named
 from profiler.resources import Entry, builtin_dir, entries
 
 # Bounds far beyond any real device (and allow_inf_nan=False): a typo such as 5e-324 GB/s is a one-line refusal,
@@ -106,9 +106,7 @@ def sources() -> dict[str, Entry]:
 
 def load_all(directory: Path | None = None) -> dict[str, HardwareProfile]:
     """Every profile on the search path (or only those in ``directory``), keyed by file stem."""
-    if directory is not None:
-        return {p.stem: load(p) for p in sorted(Path(directory).glob("*.yaml"))}
-    return {name: load(entry.path) for name, entry in sources().items()}
+    return load_every("hardware_profiles", HardwareProfile, "hardware profile", directory)
 
 
 def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, HardwareProfile]:

@@ -9,22 +9,25 @@ anything, load models for inference or measure them: ``profiler.sweep`` and ``pr
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from profiler import __version__
-from profiler.engine.llamacpp import quiet_llama_logs
+from profiler.engine.backends import llama_module
+from profiler.engine.llamacpp import quiet_llama_logs, set_params
+from profiler.engine.worker import WorkerCrashed, call_in_worker
 from profiler.errors import ConfigError, EngineError
-from profiler.files import write_atomic
+from profiler.files import cache_dir, write_atomic
 from profiler.gguf import FILE_TYPE_IDS, read_header
-from profiler.models import ModelFile, cache_dir, describe, sha256_of
+from profiler.models import describe, inspect, resolve_path, sha256_of
+from profiler.record import read_json_object, validate_document
+from profiler.schema.model import ModelFile
 
 LADDER_SCHEMA_VERSION = 1
 MANIFEST_NAME = "ladder.json"
@@ -117,10 +120,6 @@ class Ladder(BaseModel):
         """Level names in ladder order (highest precision first)."""
         return [lvl.level for lvl in self.levels]
 
-    def path_of(self, name: str) -> Path:
-        """The GGUF file of level ``name``."""
-        return Path(self.directory) / self.level(name).file
-
     def select(self, names: list[str] | None) -> list[LadderLevel]:
         """The named levels (all when ``names`` is empty), in ladder order."""
         if not names:
@@ -146,28 +145,11 @@ class Ladder(BaseModel):
         """Read a ladder from its folder or its ``ladder.json``; refuse other schema versions."""
         p = Path(path).expanduser()
         manifest = p / MANIFEST_NAME if p.is_dir() else p
-        try:
-            data = json.loads(manifest.read_text())
-        except FileNotFoundError:
-            raise ConfigError(
-                f"{manifest}: no such ladder manifest; build one with `hfp quantize MODEL.gguf`"
-            ) from None
-        except ValueError as e:
-            raise ConfigError(f"{manifest}: not a JSON ladder manifest ({e})") from e
-        if not isinstance(data, dict) or data.get("kind") != "ladder":
-            raise ConfigError(f"{manifest}: not a ladder manifest (no \"kind\": \"ladder\")")
-        if data.get("schema_version") != LADDER_SCHEMA_VERSION:
-            raise ConfigError(
-                f"{manifest}: ladder schema version {data.get('schema_version')!r}; "
-                f"this hfp reads version {LADDER_SCHEMA_VERSION} (rebuild it with `hfp quantize`)"
-            )
+        data = read_json_object(manifest, "ladder manifest", "ladder", LADDER_SCHEMA_VERSION, ConfigError,
+                                missing="no such ladder manifest; build one with `hfp quantize MODEL.gguf`",
+                                hint=" (rebuild it with `hfp quantize`)")
         data.pop("directory", None)
-        try:
-            ladder = cls.model_validate(data)
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
-
-            raise ConfigError(f"{manifest}: invalid ladder manifest: {describe_validation_error(e)}") from e
+        ladder = validate_document(cls, data, manifest, "ladder manifest", ConfigError)
         ladder.directory = str(manifest.parent.resolve())
         return ladder
 
@@ -208,14 +190,6 @@ def _refuse_repository(out: Path) -> None:
             f"{out}: inside the hfp source tree; ladders are large generated files: omit --out to use "
             f"{cache_dir() / 'ladders'} or pick a folder outside {root}"
         )
-
-
-def _llama() -> Any:
-    try:
-        import llama_cpp
-    except ImportError as e:  # pragma: no cover - a broken install
-        raise EngineError(f"llama-cpp-python is not importable ({e}); run `make install`") from e
-    return llama_cpp
 
 
 def _source(path: Path) -> tuple[LadderSource, ModelFile]:
@@ -263,7 +237,7 @@ def _describe_level(level: str, path: Path, source: LadderSource, seconds: float
     return LadderLevel(
         level=level, file=path.name, sha256=sha256_of(path), size_bytes=model.size_bytes,
         tensor_bytes=model.tensor_bytes, params=model.params,
-        bits_per_weight=round(model.tensor_bytes * 8 / model.params, 3) if model.params else 0.0,
+        bits_per_weight=round(model.bits_per_weight, 3),
         file_type=model.file_type, tensor_types=model.tensor_types, requantized=source.quantized,
         fallback_tensors=n_fell, fallback_types=dict(fell_back), fallback_examples=examples,
         quantize_s=round(seconds, 3) if seconds is not None else None, warnings=warnings,
@@ -284,8 +258,6 @@ def _reusable(existing: Ladder | None, level: str, folder: Path) -> LadderLevel 
 def quantize_file(source: Path, out: Path, level: str, nthread: int | None = None) -> float:
     """``quantize_file_here`` in a supervised llama.cpp worker (``profiler.engine.worker``): a native crash
     becomes a one-line error and leaves no ``.part`` file behind."""
-    from profiler.engine.worker import WorkerCrashed, call_in_worker
-
     try:
         return float(call_in_worker("profiler.quantize:quantize_file_here", Path(source), Path(out), level, nthread,
                                     what=f"quantizing {Path(source).name} to {level}"))
@@ -299,10 +271,8 @@ def quantize_file_here(source: Path, out: Path, level: str, nthread: int | None 
 
     The output appears atomically (a ``.part`` file is renamed), so an interrupted run leaves no half file.
     """
-    llama_cpp = _llama()
+    llama_cpp = llama_module()
     params = llama_cpp.llama_model_quantize_default_params()
-    from profiler.engine.llamacpp import set_params  # every write into a llama.cpp struct is checked there
-
     set_params(params, ftype=FILE_TYPE_IDS[level], nthread=nthread or os.cpu_count() or 1, allow_requantize=True)
     part = out.with_name(out.name + ".part")
     t0 = time.perf_counter()
@@ -356,7 +326,7 @@ def build_ladder(
                 f"{existing.source.sha256[:12]}); pick another --out folder"
             )
     quiet_llama_logs(verbose)
-    version = getattr(_llama(), "__version__", None)
+    version = getattr(llama_module(), "__version__", None)
     ladder = Ladder(source=src, llama_cpp_version=version, directory=str(folder))
     kept = {lvl.level: lvl for lvl in existing.levels if (folder / lvl.file).is_file()} if existing else {}
     stem = src_path.name.removesuffix(".gguf")
@@ -398,8 +368,6 @@ def resolve_levels(
     is quantized into its cached ladder first (offline, reused when built before); a model alone is one level
     named after its file type.
     """
-    from profiler.models import inspect, resolve_path
-
     if is_ladder(spec) or levels:
         if is_ladder(spec):
             ladder = Ladder.load(spec)

@@ -11,24 +11,28 @@ import statistics
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from profiler import __version__
-from profiler.errors import RecordError
-from profiler.hardware import HostProfile
-from profiler.memory import MemoryPlan
-from profiler.models import ModelFile
-from profiler.telemetry.common import Energy
+from profiler.config import validated
+from profiler.errors import HfpError, RecordError
+from profiler.files import create_exclusive, read_text, write_atomic
+from profiler.schema.energy import Energy
+from profiler.schema.host import HostProfile
+from profiler.schema.memory import MemoryPlan
+from profiler.schema.model import ModelFile
 
 SCHEMA_VERSION = 1
 RUNS_DIR = Path("reports") / "runs"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Settings(BaseModel):
@@ -186,14 +190,14 @@ class FailedPoint(BaseModel):
 
 class Document(BaseModel):
     """A schema-versioned JSON document under ``reports/runs/``: save atomically, load with a clear refusal of
-    other kinds and versions. Subclasses set ``NOUN`` (for messages), ``SCHEMA`` and, if they carry a ``kind``
-    field, ``KIND``."""
+    other kinds and versions. Subclasses set ``NOUN`` (for messages) and the defaults of ``schema_version`` and,
+    if they carry one, of a ``kind`` field: the version and kind a document is written with are those it reads."""
 
+    model_config = ConfigDict(extra="forbid")
     NOUN: ClassVar[str] = "record"
-    SCHEMA: ClassVar[int] = 1
-    KIND: ClassVar[str | None] = None
 
     id: str
+    schema_version: int = 1
 
     def save(self, path: Path | None = None) -> Path:
         """Write the document as JSON atomically (``profiler.files.write_atomic``) and return where.
@@ -202,8 +206,6 @@ class Document(BaseModel):
         process started in the same second) already holds that name, the id gets a ``-2``, ``-3``… suffix, so
         concurrent runs never overwrite each other. Save again to the returned path to update the file.
         """
-        from profiler.files import create_exclusive, write_atomic
-
         if path is not None:
             return write_atomic(Path(path), self.model_dump_json(indent=1))
         base, n = self.id, 1
@@ -215,39 +217,56 @@ class Document(BaseModel):
     @classmethod
     def load(cls, path: Path | str) -> Self:
         """Read a document, refusing other kinds and schema versions with a clear message."""
-        from profiler.files import read_text
+        fields = cls.model_fields
+        kind = fields["kind"].default if "kind" in fields else None
+        return load_document(cls, path, cls.NOUN, fields["schema_version"].default, kind=kind)
 
-        path = Path(path)
-        text = read_text(path, RecordError)
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            raise RecordError(f"{path}: not a JSON {cls.NOUN} ({e})") from None
-        if not isinstance(data, dict):
-            raise RecordError(f"{path}: not a JSON {cls.NOUN}")
-        if cls.KIND is not None and data.get("kind") != cls.KIND:
-            raise RecordError(f'{path}: not a {cls.NOUN} (no "kind": "{cls.KIND}")')
-        if data.get("schema_version") != cls.SCHEMA:
-            raise RecordError(
-                f"{path}: {cls.NOUN} schema version {data.get('schema_version')!r}; this hfp reads version {cls.SCHEMA}"
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
 
-            raise RecordError(f"{path}: invalid {cls.NOUN}: {describe_validation_error(e)}") from e
+def read_json_object(path: Path, noun: str, kind: str | None, schema: int | tuple[int, ...],
+                     error: type[HfpError] = RecordError, missing: str | None = None, hint: str = "") -> dict[str, Any]:
+    """The JSON object in ``path`` after checking its ``kind`` (unless None) and ``schema_version`` (``schema``,
+    or one of them: the versions this hfp still reads).
+
+    Every problem is one ``error`` naming the file: ``missing`` (if given) when there is no such file, else
+    ``profiler.files.read_text``'s reasons; not JSON; another kind; another schema version (``hint`` added).
+    """
+    if missing is not None and not path.exists():
+        raise error(f"{path}: {missing}")
+    text = read_text(path, error)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise error(f"{path}: not a JSON {noun} ({e})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: not a JSON {noun}")
+    if kind is not None and data.get("kind") != kind:
+        raise error(f'{path}: not a {noun} (no "kind": "{kind}")')
+    versions = schema if isinstance(schema, tuple) else (schema,)
+    if data.get("schema_version") not in versions:
+        raise error(f"{path}: {noun} schema version {data.get('schema_version')!r}; this hfp reads version "
+                    f"{' or '.join(map(str, versions))}{hint}")
+    return data
+
+
+def load_document(cls: type[M], path: Path | str, noun: str, schema: int | tuple[int, ...],
+                  error: type[HfpError] = RecordError, kind: str | None = None, missing: str | None = None) -> M:
+    """``read_json_object`` then ``validate_document``: the saved ``cls`` at ``path``, or one ``error`` naming it."""
+    path = Path(path)
+    return validate_document(cls, read_json_object(path, noun, kind, schema, error, missing), path, noun, error)
+
+
+def validate_document(cls: type[M], data: dict[str, Any], path: Path, noun: str,
+                      error: type[HfpError] = RecordError) -> M:
+    """``cls`` validated from ``data`` read from ``path``; invalid fields are one ``error`` naming the file."""
+    return validated(cls, data, f"{path}: invalid {noun}", error)
 
 
 class RunRecord(Document):
     """One ``hfp run``: where, what, how and the results."""
 
-    model_config = ConfigDict(extra="forbid")
     NOUN: ClassVar[str] = "run record"
-    SCHEMA: ClassVar[int] = SCHEMA_VERSION
 
     schema_version: int = SCHEMA_VERSION
-    id: str
     created_at: str
     hfp_version: str = __version__
     llama_cpp_version: str | None = None
@@ -265,11 +284,19 @@ class RunRecord(Document):
 
 
 
-def new_id(model: ModelFile) -> str:
-    """A sortable, readable record id: UTC time, model file stem."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    stem = Path(model.path).stem.replace(" ", "_")[:40]
-    return f"{stamp}-{stem}"
+def new_id(model: ModelFile | str | Path | None, kind: str | None = None, at: datetime | None = None) -> str:
+    """A sortable, readable document id: ``<UTC time>[-<kind>]-<model file stem>`` (stem cut to 40 characters).
+
+    ``model`` is the model file (or its path) the document is about, or None for a document about several
+    (``<UTC time>-<kind>``, e.g. a ladder); ``kind`` tells documents apart that are not plain runs (``sweep``,
+    ``safety``, ``ladder``); ``at`` is the time to stamp (default now).
+    """
+    stamp = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if model is None:
+        return f"{stamp}-{kind}" if kind else stamp
+    path = model.path if isinstance(model, ModelFile) else model
+    stem = Path(path).stem.replace(" ", "_")[:40]
+    return f"{stamp}-{kind}-{stem}" if kind else f"{stamp}-{stem}"
 
 
 def now_iso() -> str:

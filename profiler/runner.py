@@ -11,6 +11,7 @@ import signal
 import statistics
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 from pydantic import BaseModel
@@ -18,10 +19,9 @@ from pydantic import BaseModel
 from profiler import hardware, memory
 from profiler.engine import PointTimings, llama_cpp_version
 from profiler.engine.llamacpp import context_size
+from profiler.engine.selfcheck import settings_for_host
 from profiler.engine.worker import InProcessEngine, WorkerCrashed, WorkerEngine
 from profiler.errors import ConfigError, EngineError, HfpError, signal_name
-from profiler.hardware import HostProfile
-from profiler.models import ModelFile
 from profiler.record import (
     RUNS_DIR,
     FailedPoint,
@@ -34,8 +34,11 @@ from profiler.record import (
     new_id,
     now_iso,
 )
+from profiler.schema.energy import Energy
+from profiler.schema.host import HostProfile
+from profiler.schema.model import ModelFile
 from profiler.telemetry import IdleBaseline, TelemetryWindow, default_sensors, measure_idle
-from profiler.telemetry.common import Energy, Sensor
+from profiler.telemetry.common import Sensor
 from profiler.telemetry.estimate import TdpModel, cpu_tdp_w
 from profiler.telemetry.process import ProcessSensor
 from profiler.workload_prompts import DEFAULT_PROXY_TEXT, exact_prompt
@@ -161,12 +164,29 @@ def _percentile(xs: list[float], q: float) -> float:
     return statistics.quantiles(xs, n=100, method="inclusive")[int(q) - 1]
 
 
+class Rates(NamedTuple):
+    """Token rates of one repetition: prompt tokens over the prefill, decode steps over the decode phase."""
+
+    prefill_tok_s: float
+    decode_tok_s_per_seq: float
+    decode_tok_s_aggregate: float  # every sequence's tokens: steps x parallel over the decode phase
+
+
+def rates(t: PointTimings) -> Rates:
+    """The token rates of one repetition's raw timings (0 decode rate when nothing was decoded)."""
+    prefill_s = t.t_first_token - t.t_start
+    decode_s = t.t_end - t.t_first_token
+    steps = len(t.step_ends)
+    return Rates(t.prompt_tokens / prefill_s, steps / decode_s if decode_s > 0 else 0.0,
+                 steps * t.parallel / decode_s if decode_s > 0 else 0.0)
+
+
 def repetition_metrics(t: PointTimings, energy: Energy, peak_rss: int | None, peak_vram: int | None,
                        vram_source: str | None, peak_anon: int | None = None) -> Repetition:
     """Metrics of one repetition from raw timings and the telemetry window."""
     prefill_s = t.t_first_token - t.t_start
     decode_s = t.t_end - t.t_first_token
-    steps = len(t.step_ends)
+    r = rates(t)
     gaps = [b - a for a, b in zip([t.t_first_token] + t.step_ends, t.step_ends)] or [0.0]
     llama = None
     if t.engine_prefill and t.engine_decode:
@@ -174,9 +194,8 @@ def repetition_metrics(t: PointTimings, energy: Energy, peak_rss: int | None, pe
                              eval_ms=t.engine_decode.ms, n_eval=t.engine_decode.tokens)
     return Repetition(
         prompt_tokens=t.prompt_tokens, generated_tokens=t.generated_tokens, prefill_s=prefill_s, decode_s=decode_s,
-        prefill_tok_s=t.prompt_tokens / prefill_s,
-        decode_tok_s_per_seq=steps / decode_s if decode_s > 0 else 0.0,
-        decode_tok_s_aggregate=steps * t.parallel / decode_s if decode_s > 0 else 0.0,
+        prefill_tok_s=r.prefill_tok_s, decode_tok_s_per_seq=r.decode_tok_s_per_seq,
+        decode_tok_s_aggregate=r.decode_tok_s_aggregate,
         ttft_s=prefill_s, itl_p50_s=_percentile(gaps, 50), itl_p95_s=_percentile(gaps, 95), e2e_s=t.t_end - t.t_start,
         peak_rss_bytes=peak_rss, peak_anon_bytes=peak_anon, peak_vram_bytes=peak_vram, vram_source=vram_source,
         energy=energy,
@@ -255,8 +274,6 @@ class Runner:
         """Turn llama.cpp's extra buffer types off where the self-check found they crash this build on this CPU."""
         if not self.options.selfcheck:
             return
-        from profiler.engine.selfcheck import settings_for_host
-
         self.settings = settings_for_host(self.settings, self.model.path)
         self.record.settings = self.settings
         if self.settings.extra_bufts_reason:

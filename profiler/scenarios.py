@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from profiler.capability import CapabilityRequirement
-from profiler.config import load_named
+from profiler.config import load_every, load_named
 from profiler.resources import Entry, builtin_dir, entries
+from profiler.schema.capability import CapabilityRequirement
 
 # Upper bounds far beyond any campaign; with allow_inf_nan=False they keep a typo (1e308 items, .inf hours) a
 # one-line refusal instead of an overflow deep in the estimate.
@@ -149,9 +149,7 @@ def sources() -> dict[str, Entry]:
 
 def load_all(directory: Path | None = None) -> dict[str, Scenario]:
     """Every scenario on the search path (or only those in ``directory``), keyed by file stem."""
-    if directory is not None:
-        return {p.stem: load(p) for p in sorted(Path(directory).glob("*.yaml"))}
-    return {name: load(entry.path) for name, entry in sources().items()}
+    return load_every("scenarios", Scenario, "scenario", directory)
 
 
 def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, Scenario]:

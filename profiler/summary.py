@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from profiler.memory import fit_sentence
 from profiler.record import PointResult, RunRecord, Stat
-
-MiB = 1024 * 1024
+from profiler.schema.units import MiB, fmt_mib
+from profiler.text import table
 
 
 def fmt_stat(stat: Stat | None, scale: float = 1.0, digits: int = 1) -> str:
@@ -24,22 +24,20 @@ def _above(p: PointResult, field: str, baseline: int | None) -> str:
     peak = p.summary.get(field)
     if not peak or peak.mean is None or baseline is None:
         return "-"
-    return f"{(peak.mean - baseline) / MiB:.0f}"
+    return fmt_mib(peak.mean - baseline)
 
 
 def memory_cells(p: PointResult) -> tuple[str, str]:
     """``measured / predicted`` MiB of the peak RSS and of its anonymous part, both above the pre-load baseline."""
     m = p.memory_predicted
-    rss = f"{_above(p, 'peak_rss_bytes', p.rss_baseline_bytes)} / {m.ram_bytes / MiB:.0f}"
-    anon_pred = f"{m.ram_anon_bytes / MiB:.0f}" if m.ram_anon_bytes is not None else "-"
+    rss = f"{_above(p, 'peak_rss_bytes', p.rss_baseline_bytes)} / {fmt_mib(m.ram_bytes)}"
+    anon_pred = fmt_mib(m.ram_anon_bytes) if m.ram_anon_bytes is not None else "-"
     anon = f"{_above(p, 'peak_anon_bytes', p.anon_baseline_bytes)} / {anon_pred}"
     return rss, anon
 
 
 def run_table(record: RunRecord) -> str:
     """The result table of a run, one row per workload point."""
-    from profiler.cli.common import table  # imported here: profiler.cli imports this module
-
     rows = []
     for p in record.points:
         s = p.summary
@@ -53,7 +51,7 @@ def run_table(record: RunRecord) -> str:
     headers = ["point", "prefill t/s", "decode t/s/seq", "decode t/s agg", "TTFT ms", "ITL p50/p95 ms", "e2e s",
                "RSS MiB meas/pred", "anon MiB meas/pred", "VRAM MiB", "J/token"]
     st = record.settings
-    head = (f"{record.model.label} ({record.model.params / 1e6:.0f}M params, {record.model.size_bytes / MiB:.0f} MiB) "
+    head = (f"{record.model.label} ({record.model.params / 1e6:.0f}M params, {fmt_mib(record.model.size_bytes)} MiB) "
             f"on {record.host.cpu_model}, {st.threads} threads, ngl={st.n_gpu_layers}, fa={st.flash_attn}, "
             f"KV {st.type_k}/{st.type_v}, {st.repetitions} reps (mean ± sd)")
     lines = [head, table(rows, headers)]
@@ -71,15 +69,13 @@ def run_table(record: RunRecord) -> str:
 
 def offload_table(records: list[RunRecord]) -> str:
     """Decode and prefill per GPU layer count (one record each)."""
-    from profiler.cli.common import table
-
     rows = []
     for r in records:
         p = r.points[0]
         rows.append([
             r.settings.n_gpu_layers, p.memory_predicted.placement, fmt_stat(p.summary.get("prefill_tok_s")),
             fmt_stat(p.summary.get("decode_tok_s_aggregate")),
-            f"{p.memory_predicted.vram_bytes / MiB:.0f}", fmt_stat(p.summary.get("peak_vram_bytes"), 1 / MiB, 0),
+            fmt_mib(p.memory_predicted.vram_bytes), fmt_stat(p.summary.get("peak_vram_bytes"), 1 / MiB, 0),
             fmt_stat(p.summary.get("j_per_token"), 1, 3), p.energy_source or "-",
         ])
     headers = ["gpu layers", "placement", "prefill t/s", "decode t/s", "VRAM MiB pred", "VRAM MiB meas", "J/token",

@@ -9,7 +9,6 @@ configuration (save/load under ``reports/runs/``). It must not measure anything 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -17,11 +16,12 @@ from pydantic import BaseModel, ConfigDict
 
 from profiler import __version__, hardware, runner
 from profiler.errors import ConfigError, signal_name
-from profiler.hardware import HostProfile
-from profiler.memory import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
-from profiler.record import Document, RunRecord, Settings, WorkloadPoint, now_iso
+from profiler.record import Document, RunRecord, Settings, WorkloadPoint, new_id, now_iso
+from profiler.schema.host import HostProfile
+from profiler.schema.model import ModelFile
+from profiler.schema.units import parse_kv_types
 
 SWEEP_SCHEMA_VERSION = 1
 
@@ -43,14 +43,10 @@ class SweepEntry(BaseModel):
 class SweepRecord(Document):
     """One ``hfp sweep``: the same workload points measured at every configuration."""
 
-    model_config = ConfigDict(extra="forbid")
     NOUN: ClassVar[str] = "sweep record"
-    SCHEMA: ClassVar[int] = SWEEP_SCHEMA_VERSION
-    KIND: ClassVar[str | None] = "sweep"
 
     schema_version: int = SWEEP_SCHEMA_VERSION
     kind: Literal["sweep"] = "sweep"
-    id: str
     created_at: str
     hfp_version: str = __version__
     ladder_source: str | None = None
@@ -68,13 +64,7 @@ def plan(
 ) -> list[tuple[LevelFile, str, Literal["weights", "kv", "grid"]]]:
     """(level, KV type, axis) to measure: every level at the first KV type, then every other KV type at the
     first level (the ladder's highest precision); ``grid`` measures every combination."""
-    kvs: list[str] = []
-    for raw in kv_types or ["f16"]:
-        kv = raw.strip().lower()
-        if kv not in KV_CACHE_GGML_TYPE:
-            raise ConfigError(f"unknown KV cache type {raw!r}; choose from {', '.join(KV_CACHE_TYPES)}")
-        if kv not in kvs:
-            kvs.append(kv)
+    kvs = parse_kv_types(kv_types)
     if not levels:
         raise ConfigError("no weight levels to measure")
     if grid:
@@ -90,10 +80,10 @@ def _tagged(progress: Callable[[str], None] | None, tag: str) -> Callable[[str],
     return lambda msg: report(f"{tag}: {msg}")
 
 
-def new_sweep_id(first: LevelFile) -> str:
-    """A sortable sweep id: ``<UTC time>-sweep-<first level's file stem>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-sweep-{Path(first.path).stem.replace(' ', '_')[:40]}"
+def _entry(lvl: LevelFile, kv: str, axis: Literal["weights", "kv", "grid"], model: ModelFile, path: Path,
+           run: RunRecord) -> SweepEntry:
+    return SweepEntry(level=lvl.level, kv_type=kv, axis=axis, requantized=lvl.requantized, record_path=str(path),
+                      bits_per_weight=round(model.bits_per_weight, 3), record=run)
 
 
 def sweep(
@@ -118,7 +108,7 @@ def sweep(
     base = options or runner.RunOptions()
     host = host or hardware.detect(measure=True)
     record = SweepRecord(
-        id=new_sweep_id(levels[0]), created_at=now_iso(), ladder_source=ladder.source.path if ladder else None,
+        id=new_id(levels[0].path, "sweep"), created_at=now_iso(), ladder_source=ladder.source.path if ladder else None,
         ladder_dir=ladder.directory if ladder else None, warnings=sorted(set(ladder.warnings)) if ladder else [],
         points=points, settings=settings, complete=False,
     )
@@ -133,22 +123,14 @@ def sweep(
                 _tagged(progress, f"{lvl.level} kv={kv}"),
                 base.model_copy(update={"record_path": str(run_path)}), host,
             )
-            record.entries.append(SweepEntry(
-                level=lvl.level, kv_type=kv, axis=axis, requantized=lvl.requantized, record_path=str(run_path),
-                bits_per_weight=round(model.tensor_bytes * 8 / model.params, 3) if model.params else 0.0,
-                record=run,
-            ))
+            record.entries.append(_entry(lvl, kv, axis, model, run_path, run))
             record.save(path)
         record.complete = True
     except runner.RunInterrupted as e:
         record.interrupted = f"{e.signame} during {e.record.model.label}; {len(record.entries)} of " \
             f"{len(configs)} configurations finished"
         if e.record.points:  # keep the interrupted configuration's finished points too (its record is incomplete)
-            record.entries.append(SweepEntry(
-                level=lvl.level, kv_type=kv, axis=axis, requantized=lvl.requantized, record_path=str(e.path),
-                bits_per_weight=round(model.tensor_bytes * 8 / model.params, 3) if model.params else 0.0,
-                record=e.record,
-            ))
+            record.entries.append(_entry(lvl, kv, axis, model, e.path, e.record))
     except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP (profiler.cli.signals)
         record.interrupted = f"{signal_name(e)} after {len(record.entries)} of {len(configs)} configurations"
     except runner.RunFailed as e:  # the llama.cpp worker crashed or hung: keep the finished configurations, say so

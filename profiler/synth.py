@@ -21,29 +21,37 @@ biases, attention sinks and MoE routers are F32.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
+import gguf
 import numpy as np
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from profiler import __version__
 from profiler.errors import ConfigError, ModelError, ModelTooLargeError
+from profiler.files import cache_dir
+from profiler.gguf import read_header
+from profiler.resources import data_file, default_model_path
+from profiler.schema.model import ModelFile
+from profiler.schema.units import GiB, MiB
+from profiler.telemetry import nvml
 
 SYNTH_PREFIX = "synth:"
 SYNTH_FORMAT_VERSION = 1  # bump when the bytes written for the same shape/type/seed change
 SYNTH_LABEL = "synthetic weights: timing and memory only"
-GiB = 1024**3
-MiB = 1024**2
 DISK_HEADROOM_BYTES = 512 * MiB
 CHUNK_BYTES = 32 * MiB
 
@@ -116,86 +124,30 @@ class Preset(BaseModel):
     source: str
 
 
-def _hf(repo: str) -> str:
-    return f"https://huggingface.co/{repo}/blob/main/config.json"
-
-
-def _p(source: str, **kw: Any) -> Preset:
-    return Preset(shape=Shape(**kw), source=source)
-
-
 # Shapes as published in each model's config.json (hidden_size, num_hidden_layers, num_attention_heads,
 # num_key_value_heads, head_dim, intermediate_size, vocab_size, max_position_embeddings, rope_theta,
 # rms_norm_eps, tie_word_embeddings, sliding_window, num_experts / num_local_experts, num_experts_per_tok,
-# moe_intermediate_size). Gemma 3 4B/12B: the text_config of the multimodal checkpoint.
-PRESETS: dict[str, Preset] = {
-    "llama-3.2-1b": _p(_hf("meta-llama/Llama-3.2-1B"), arch="llama", n_embd=2048, n_layers=16, n_heads=32,
-                       n_kv_heads=8, head_dim=64, n_ff=8192, n_vocab=128256, n_ctx_train=131072,
-                       rope_theta=500000.0, rms_eps=1e-5, tied_embeddings=True),
-    "llama-3.2-3b": _p(_hf("meta-llama/Llama-3.2-3B"), arch="llama", n_embd=3072, n_layers=28, n_heads=24,
-                       n_kv_heads=8, head_dim=128, n_ff=8192, n_vocab=128256, n_ctx_train=131072,
-                       rope_theta=500000.0, rms_eps=1e-5, tied_embeddings=True),
-    "llama-3.1-8b": _p(_hf("meta-llama/Llama-3.1-8B"), arch="llama", n_embd=4096, n_layers=32, n_heads=32,
-                       n_kv_heads=8, head_dim=128, n_ff=14336, n_vocab=128256, n_ctx_train=131072,
-                       rope_theta=500000.0, rms_eps=1e-5),
-    "mistral-7b": _p(_hf("mistralai/Mistral-7B-Instruct-v0.3"), arch="llama", n_embd=4096, n_layers=32,
-                     n_heads=32, n_kv_heads=8, head_dim=128, n_ff=14336, n_vocab=32768, n_ctx_train=32768,
-                     rope_theta=1000000.0, rms_eps=1e-5),
-    "qwen2.5-0.5b": _p(_hf("Qwen/Qwen2.5-0.5B-Instruct"), arch="qwen2", n_embd=896, n_layers=24, n_heads=14,
-                       n_kv_heads=2, head_dim=64, n_ff=4864, n_vocab=151936, n_ctx_train=32768,
-                       rope_theta=1000000.0, rms_eps=1e-6, tied_embeddings=True),
-    "qwen2.5-1.5b": _p(_hf("Qwen/Qwen2.5-1.5B-Instruct"), arch="qwen2", n_embd=1536, n_layers=28, n_heads=12,
-                       n_kv_heads=2, head_dim=128, n_ff=8960, n_vocab=151936, n_ctx_train=32768,
-                       rope_theta=1000000.0, rms_eps=1e-6, tied_embeddings=True),
-    "qwen2.5-3b": _p(_hf("Qwen/Qwen2.5-3B-Instruct"), arch="qwen2", n_embd=2048, n_layers=36, n_heads=16,
-                     n_kv_heads=2, head_dim=128, n_ff=11008, n_vocab=151936, n_ctx_train=32768,
-                     rope_theta=1000000.0, rms_eps=1e-6, tied_embeddings=True),
-    "qwen2.5-7b": _p(_hf("Qwen/Qwen2.5-7B-Instruct"), arch="qwen2", n_embd=3584, n_layers=28, n_heads=28,
-                     n_kv_heads=4, head_dim=128, n_ff=18944, n_vocab=152064, n_ctx_train=32768,
-                     rope_theta=1000000.0, rms_eps=1e-6),
-    "qwen2.5-14b": _p(_hf("Qwen/Qwen2.5-14B-Instruct"), arch="qwen2", n_embd=5120, n_layers=48, n_heads=40,
-                      n_kv_heads=8, head_dim=128, n_ff=13824, n_vocab=152064, n_ctx_train=32768,
-                      rope_theta=1000000.0, rms_eps=1e-5),
-    "qwen3-0.6b": _p(_hf("Qwen/Qwen3-0.6B"), arch="qwen3", n_embd=1024, n_layers=28, n_heads=16, n_kv_heads=8,
-                     head_dim=128, n_ff=3072, n_vocab=151936, n_ctx_train=40960, rope_theta=1000000.0,
-                     rms_eps=1e-6, tied_embeddings=True),
-    "qwen3-1.7b": _p(_hf("Qwen/Qwen3-1.7B"), arch="qwen3", n_embd=2048, n_layers=28, n_heads=16, n_kv_heads=8,
-                     head_dim=128, n_ff=6144, n_vocab=151936, n_ctx_train=40960, rope_theta=1000000.0,
-                     rms_eps=1e-6, tied_embeddings=True),
-    "qwen3-4b": _p(_hf("Qwen/Qwen3-4B"), arch="qwen3", n_embd=2560, n_layers=36, n_heads=32, n_kv_heads=8,
-                   head_dim=128, n_ff=9728, n_vocab=151936, n_ctx_train=40960, rope_theta=1000000.0,
-                   rms_eps=1e-6, tied_embeddings=True),
-    "qwen3-8b": _p(_hf("Qwen/Qwen3-8B"), arch="qwen3", n_embd=4096, n_layers=36, n_heads=32, n_kv_heads=8,
-                   head_dim=128, n_ff=12288, n_vocab=151936, n_ctx_train=40960, rope_theta=1000000.0,
-                   rms_eps=1e-6),
-    "qwen3-14b": _p(_hf("Qwen/Qwen3-14B"), arch="qwen3", n_embd=5120, n_layers=40, n_heads=40, n_kv_heads=8,
-                    head_dim=128, n_ff=17408, n_vocab=151936, n_ctx_train=40960, rope_theta=1000000.0,
-                    rms_eps=1e-6),
-    "gemma-3-1b": _p(_hf("google/gemma-3-1b-it"), arch="gemma3", n_embd=1152, n_layers=26, n_heads=4,
-                     n_kv_heads=1, head_dim=256, n_ff=6912, n_vocab=262144, n_ctx_train=32768,
-                     rope_theta=1000000.0, rms_eps=1e-6, tied_embeddings=True, sliding_window=512),
-    "gemma-3-4b": _p(_hf("google/gemma-3-4b-it"), arch="gemma3", n_embd=2560, n_layers=34, n_heads=8,
-                     n_kv_heads=4, head_dim=256, n_ff=10240, n_vocab=262208, n_ctx_train=131072,
-                     rope_theta=1000000.0, rms_eps=1e-6, tied_embeddings=True, sliding_window=1024),
-    "gemma-3-12b": _p(_hf("google/gemma-3-12b-it"), arch="gemma3", n_embd=3840, n_layers=48, n_heads=16,
-                      n_kv_heads=8, head_dim=256, n_ff=15360, n_vocab=262208, n_ctx_train=131072,
-                      rope_theta=1000000.0, rms_eps=1e-6, tied_embeddings=True, sliding_window=1024),
-    "qwen3-30b-a3b": _p(_hf("Qwen/Qwen3-30B-A3B"), arch="qwen3moe", n_embd=2048, n_layers=48, n_heads=32,
-                        n_kv_heads=4, head_dim=128, n_ff=6144, n_vocab=151936, n_ctx_train=40960,
-                        rope_theta=1000000.0, rms_eps=1e-6, n_experts=128, n_experts_used=8, n_ff_expert=768),
-    "gpt-oss-20b": _p(_hf("openai/gpt-oss-20b"), arch="gpt-oss", n_embd=2880, n_layers=24, n_heads=64,
-                      n_kv_heads=8, head_dim=64, n_ff=2880, n_vocab=201088, n_ctx_train=131072,
-                      rope_theta=150000.0, rms_eps=1e-5, sliding_window=128, n_experts=32, n_experts_used=4,
-                      n_ff_expert=2880),
-}
+# moe_intermediate_size), one row per preset in profiler/data/synth-presets.csv with its config.json URL; an
+# empty cell takes Shape's default. Gemma 3 4B/12B: the text_config of the multimodal checkpoint.
+PRESETS_CSV = "synth-presets.csv"
+
+
+def _load_presets() -> dict[str, Preset]:
+    presets: dict[str, Preset] = {}
+    with data_file(PRESETS_CSV).open(newline="") as f:
+        for row in csv.DictReader(f):
+            name, source = row.pop("preset"), row.pop("source")
+            presets[name] = Preset(shape=Shape.model_validate({k: v for k, v in row.items() if v}), source=source)
+    return presets
+
+
+PRESETS: dict[str, Preset] = _load_presets()
 
 
 # --- tensor plan ------------------------------------------------------------------------------------------
 
 # ggml type name -> (elements per block, bytes per block); the same table llama.cpp's gguf package carries.
 def _block(type_name: str) -> tuple[int, int]:
-    import gguf
-
     block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[type_name]]
     return int(block), int(size)
 
@@ -212,10 +164,7 @@ class PlannedTensor:
     @property
     def n_elements(self) -> int:
         """Number of elements."""
-        n = 1
-        for d in self.ne:
-            n *= d
-        return n
+        return math.prod(self.ne)
 
     @property
     def nbytes(self) -> int:
@@ -258,67 +207,85 @@ def _weight_type(ftype: str, kind: str, layer: int, n_layers: int, ne: tuple[int
     return _fit_type(wanted, ne[0])
 
 
+class _Plan:
+    """The tensor list being planned, with the two kinds of entries: typed weights and F32 vectors."""
+
+    def __init__(self, shape: Shape, ftype: str) -> None:
+        self.shape, self.ftype = shape, ftype
+        self.tensors: list[PlannedTensor] = []
+
+    def weight(self, tensor: Any, kind: str, ne: tuple[int, ...], layer: int = -1, role: str = "weight") -> None:
+        name = gguf.TENSOR_NAMES[tensor].format(bid=layer) + ".weight"
+        type_name = _weight_type(self.ftype, kind, layer, self.shape.n_layers, ne)
+        self.tensors.append(PlannedTensor(name, ne, type_name, role))
+
+    def f32(self, tensor: Any, suffix: str, ne: tuple[int, ...], layer: int = -1, role: str = "norm") -> None:
+        self.tensors.append(PlannedTensor(gguf.TENSOR_NAMES[tensor].format(bid=layer) + suffix, ne, "F32", role))
+
+
 def tensor_plan(shape: Shape, ftype: str) -> list[PlannedTensor]:
     """Every tensor llama.cpp's loader expects for ``shape`` (names from the gguf package), with its type."""
-    import gguf
-
     if ftype not in SYNTH_TYPES:
         raise ConfigError(f"synthetic type {ftype!r} is not offered; choose one of {', '.join(SYNTH_TYPES)}")
     T = gguf.MODEL_TENSOR
-    names = gguf.TENSOR_NAMES
-    s = shape
-    e, v, hd, n = s.n_embd, s.n_vocab, s.head_dim, s.n_layers
-    plan: list[PlannedTensor] = []
-
-    def weight(tensor: Any, kind: str, ne: tuple[int, ...], layer: int = -1, role: str = "weight") -> None:
-        name = names[tensor].format(bid=layer) + ".weight"
-        plan.append(PlannedTensor(name, ne, _weight_type(ftype, kind, layer, n, ne), role))
-
-    def f32(tensor: Any, suffix: str, ne: tuple[int, ...], layer: int = -1, role: str = "norm") -> None:
-        plan.append(PlannedTensor(names[tensor].format(bid=layer) + suffix, ne, "F32", role))
-
-    weight(T.TOKEN_EMBD, "output" if s.tied_embeddings else "token_embd", (e, v))
-    f32(T.OUTPUT_NORM, ".weight", (e,))
+    s, p = shape, _Plan(shape, ftype)
+    e, v = s.n_embd, s.n_vocab
+    p.weight(T.TOKEN_EMBD, "output" if s.tied_embeddings else "token_embd", (e, v))
+    p.f32(T.OUTPUT_NORM, ".weight", (e,))
     if not s.tied_embeddings:
-        weight(T.OUTPUT, "output", (e, v))
+        p.weight(T.OUTPUT, "output", (e, v))
+    for i in range(s.n_layers):
+        _plan_attention(p, s, i)
+        _plan_ffn(p, s, i)
+    return p.tensors
+
+
+def _plan_attention(p: _Plan, s: Shape, i: int) -> None:
+    """Layer ``i``'s attention tensors (and the norm before the FFN)."""
+    T = gguf.MODEL_TENSOR
+    e, hd = s.n_embd, s.head_dim
     q, kv = s.n_heads * hd, s.n_kv_heads * hd
-    for i in range(n):
-        f32(T.ATTN_NORM, ".weight", (e,), i)
-        weight(T.ATTN_Q, "attn_q", (e, q), i)
-        weight(T.ATTN_K, "attn_k", (e, kv), i)
-        weight(T.ATTN_V, "attn_v", (e, kv), i)
-        weight(T.ATTN_OUT, "attn_output", (q, e), i)
-        if s.arch in ("qwen2", "gpt-oss"):
-            for t, size in ((T.ATTN_Q, q), (T.ATTN_K, kv), (T.ATTN_V, kv)):
-                f32(t, ".bias", (size,), i, "bias")
-        if s.arch in ("qwen3", "qwen3moe", "gemma3"):
-            f32(T.ATTN_Q_NORM, ".weight", (hd,), i)
-            f32(T.ATTN_K_NORM, ".weight", (hd,), i)
-        if s.arch in ("gemma3", "gpt-oss"):
-            f32(T.ATTN_POST_NORM, ".weight", (e,), i)
+    p.f32(T.ATTN_NORM, ".weight", (e,), i)
+    p.weight(T.ATTN_Q, "attn_q", (e, q), i)
+    p.weight(T.ATTN_K, "attn_k", (e, kv), i)
+    p.weight(T.ATTN_V, "attn_v", (e, kv), i)
+    p.weight(T.ATTN_OUT, "attn_output", (q, e), i)
+    if s.arch in ("qwen2", "gpt-oss"):
+        for t, size in ((T.ATTN_Q, q), (T.ATTN_K, kv), (T.ATTN_V, kv)):
+            p.f32(t, ".bias", (size,), i, "bias")
+    if s.arch in ("qwen3", "qwen3moe", "gemma3"):
+        p.f32(T.ATTN_Q_NORM, ".weight", (hd,), i)
+        p.f32(T.ATTN_K_NORM, ".weight", (hd,), i)
+    if s.arch in ("gemma3", "gpt-oss"):
+        p.f32(T.ATTN_POST_NORM, ".weight", (e,), i)
+    if s.arch == "gpt-oss":
+        p.f32(T.ATTN_SINKS, ".weight", (s.n_heads,), i, "sinks")
+        p.f32(T.ATTN_OUT, ".bias", (e,), i, "bias")
+    else:
+        p.f32(T.FFN_NORM, ".weight", (e,), i)
+
+
+def _plan_ffn(p: _Plan, s: Shape, i: int) -> None:
+    """Layer ``i``'s feed-forward tensors: dense, or router and experts."""
+    T = gguf.MODEL_TENSOR
+    e = s.n_embd
+    if s.n_experts:
+        x, fe = s.n_experts, int(s.n_ff_expert or 0)
+        p.f32(T.FFN_GATE_INP, ".weight", (e, x), i, "router")
+        p.weight(T.FFN_GATE_EXP, "ffn_gate", (e, fe, x), i, "expert")
+        p.weight(T.FFN_UP_EXP, "ffn_up", (e, fe, x), i, "expert")
+        p.weight(T.FFN_DOWN_EXP, "ffn_down", (fe, e, x), i, "expert")
         if s.arch == "gpt-oss":
-            f32(T.ATTN_SINKS, ".weight", (s.n_heads,), i, "sinks")
-            f32(T.ATTN_OUT, ".bias", (e,), i, "bias")
-        else:
-            f32(T.FFN_NORM, ".weight", (e,), i)
-        if s.n_experts:
-            x, fe = s.n_experts, int(s.n_ff_expert or 0)
-            f32(T.FFN_GATE_INP, ".weight", (e, x), i, "router")
-            weight(T.FFN_GATE_EXP, "ffn_gate", (e, fe, x), i, "expert")
-            weight(T.FFN_UP_EXP, "ffn_up", (e, fe, x), i, "expert")
-            weight(T.FFN_DOWN_EXP, "ffn_down", (fe, e, x), i, "expert")
-            if s.arch == "gpt-oss":
-                f32(T.FFN_GATE_INP, ".bias", (x,), i, "bias")
-                f32(T.FFN_GATE_EXP, ".bias", (fe, x), i, "bias")
-                f32(T.FFN_UP_EXP, ".bias", (fe, x), i, "bias")
-                f32(T.FFN_DOWN_EXP, ".bias", (e, x), i, "bias")
-        else:
-            weight(T.FFN_GATE, "ffn_gate", (e, s.n_ff), i)
-            weight(T.FFN_UP, "ffn_up", (e, s.n_ff), i)
-            weight(T.FFN_DOWN, "ffn_down", (s.n_ff, e), i)
-        if s.arch == "gemma3":
-            f32(T.FFN_POST_NORM, ".weight", (e,), i)
-    return plan
+            p.f32(T.FFN_GATE_INP, ".bias", (x,), i, "bias")
+            p.f32(T.FFN_GATE_EXP, ".bias", (fe, x), i, "bias")
+            p.f32(T.FFN_UP_EXP, ".bias", (fe, x), i, "bias")
+            p.f32(T.FFN_DOWN_EXP, ".bias", (e, x), i, "bias")
+    else:
+        p.weight(T.FFN_GATE, "ffn_gate", (e, s.n_ff), i)
+        p.weight(T.FFN_UP, "ffn_up", (e, s.n_ff), i)
+        p.weight(T.FFN_DOWN, "ffn_down", (s.n_ff, e), i)
+    if s.arch == "gemma3":
+        p.f32(T.FFN_POST_NORM, ".weight", (e,), i)
 
 
 def planned_bytes(plan: list[PlannedTensor], alignment: int = 32) -> int:
@@ -406,10 +373,6 @@ def load_tokenizer(n_vocab: int, source: Path | None = None) -> Tokenizer:
     the first ``n_vocab`` tokens and the merges whose parts and result survive; the byte-level alphabet comes
     first in the vocabulary, so every text still tokenizes.
     """
-    import gguf
-
-    from profiler.models import default_model_path
-
     path = source or default_model_path()
     reader = gguf.GGUFReader(str(path))
     f = reader.fields
@@ -461,13 +424,10 @@ def is_synth_spec(spec: str | None) -> bool:
     return bool(spec) and str(spec).lower().startswith(SYNTH_PREFIX)
 
 
-def shape_like(path: Path) -> Shape:
-    """The shape of an existing GGUF model, read from its header (no weights loaded)."""
-    from profiler.gguf import read_header
-    from profiler.models import describe
-
+def shape_like(model: ModelFile) -> Shape:
+    """The shape of an existing GGUF model (as ``profiler.models.inspect`` describes it; no weights loaded)."""
+    path = Path(model.path)
     header = read_header(path)
-    model = describe(header, path)
     meta = header.metadata
     arch = model.architecture
     if arch not in ARCHS:
@@ -495,8 +455,13 @@ def shape_like(path: Path) -> Shape:
 def with_overrides(shape: Shape, **overrides: Any) -> Shape:
     """``shape`` with the given fields replaced (``None`` values ignored), validated."""
     changes = {k: v for k, v in overrides.items() if v is not None}
+    return make_shape({**shape.model_dump(), **changes})
+
+
+def make_shape(fields: dict[str, Any]) -> Shape:
+    """A validated ``Shape`` from its fields; bad values are a ``ConfigError`` naming the field."""
     try:
-        return Shape.model_validate({**shape.model_dump(), **changes}).check()
+        return Shape.model_validate(fields).check()
     except ValidationError as e:
         raise ConfigError(f"synthetic shape: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}") from e
 
@@ -529,8 +494,6 @@ class SynthManifest(BaseModel):
 
 def synth_dir() -> Path:
     """Where synthetic models are kept: ``<hfp cache>/synth``."""
-    from profiler.models import cache_dir
-
     path = cache_dir() / "synth"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -569,8 +532,6 @@ def check_room(size: int, folder: Path, ram_available: int | None = None, vram_f
         )
     ram = psutil.virtual_memory().available if ram_available is None else ram_available
     if vram_free is None:
-        from profiler.telemetry import nvml
-
         vram_free = sum(int(g["vram_free_bytes"]) for g in nvml.list_gpus())
     if size > ram + vram_free:
         raise ModelTooLargeError(
@@ -629,17 +590,21 @@ def build(shape: Shape, ftype: str = "Q4_K_M", *, name: str, seed: int = 0, pres
 
 
 def _gguf_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("gguf")
     except PackageNotFoundError:
         return "unknown"
 
 
-def _write_metadata(w: Any, shape: Shape, ftype: str, tokenizer: Tokenizer, name: str, seed: int) -> None:
-    import gguf
+# GGUFWriter method -> Shape field, in the order the file gets them (the order is part of the bytes written)
+_SHAPE_KEYS = (("add_context_length", "n_ctx_train"), ("add_embedding_length", "n_embd"),
+               ("add_block_count", "n_layers"), ("add_feed_forward_length", "n_ff"), ("add_head_count", "n_heads"),
+               ("add_head_count_kv", "n_kv_heads"), ("add_key_length", "head_dim"), ("add_value_length", "head_dim"),
+               ("add_rope_dimension_count", "head_dim"), ("add_rope_freq_base", "rope_theta"),
+               ("add_layer_norm_rms_eps", "rms_eps"), ("add_vocab_size", "n_vocab"))
 
+
+def _write_metadata(w: Any, shape: Shape, ftype: str, tokenizer: Tokenizer, name: str, seed: int) -> None:
     s = shape
     w.add_type(gguf.GGUFType.MODEL)
     w.add_name(name)
@@ -647,18 +612,8 @@ def _write_metadata(w: Any, shape: Shape, ftype: str, tokenizer: Tokenizer, name
     w.add_string("hfp.synthetic", SYNTH_LABEL)
     w.add_file_type(SYNTH_TYPES[ftype])
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    w.add_context_length(s.n_ctx_train)
-    w.add_embedding_length(s.n_embd)
-    w.add_block_count(s.n_layers)
-    w.add_feed_forward_length(s.n_ff)
-    w.add_head_count(s.n_heads)
-    w.add_head_count_kv(s.n_kv_heads)
-    w.add_key_length(s.head_dim)
-    w.add_value_length(s.head_dim)
-    w.add_rope_dimension_count(s.head_dim)
-    w.add_rope_freq_base(s.rope_theta)
-    w.add_layer_norm_rms_eps(s.rms_eps)
-    w.add_vocab_size(s.n_vocab)
+    for method, field in _SHAPE_KEYS:
+        getattr(w, method)(getattr(s, field))
     if s.sliding_window:
         w.add_sliding_window(s.sliding_window)  # the layer pattern is llama.cpp's default for the arch
     if s.n_experts:
@@ -684,8 +639,6 @@ def _write_metadata(w: Any, shape: Shape, ftype: str, tokenizer: Tokenizer, name
 def _write(path: Path, shape: Shape, ftype: str, plan: list[PlannedTensor], tokenizer: Tokenizer, name: str,
            seed: int, progress: Callable[[int], None] | None) -> None:
     """Stream the file: header, metadata, tensor table, then each tensor in chunks of random blocks."""
-    import gguf
-
     w = gguf.GGUFWriter(path, shape.arch, use_temp_file=False)
     _write_metadata(w, shape, ftype, tokenizer, name, seed)
     for t in plan:
@@ -733,8 +686,6 @@ def is_synthetic(path: str | Path) -> bool:
     if read_manifest(p) is not None:
         return True
     try:
-        from profiler.gguf import read_header
-
         return "hfp.synthetic" in read_header(p).metadata
     except ModelError:
         return False

@@ -1,8 +1,8 @@
 """Opening a report in a real headless Chromium: console errors, network requests, images, a screenshot.
 
 Drives Debian's ``chromium`` over the DevTools protocol on a pipe (``--remote-debugging-pipe``: fd 3 in, fd 4
-out, NUL-terminated JSON), so it needs nothing beyond the standard library. ``ensure_chromium`` installs the
-browser with apt when the tests run as root and it is missing, and otherwise skips with the reason.
+out, NUL-terminated JSON), so it needs nothing beyond the standard library. The set-up step installs the browser
+(``.ci/run``: Debian's ``chromium`` from the apt mirror); without it the browser tests skip and say how to get it.
 """
 
 from __future__ import annotations
@@ -31,25 +31,11 @@ FLAGS = [
 ]
 
 
-def ensure_chromium() -> str:
-    """The chromium executable; installed with apt when running as root and missing; else the test skips."""
-    path = shutil.which("chromium")
-    if path:
-        return path
-    if os.geteuid() != 0:
-        pytest.skip("chromium is not installed and the tests do not run as root to apt-get install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, env=env,
-                       timeout=1200)
-    except (OSError, subprocess.SubprocessError) as e:
-        detail = getattr(e, "stderr", b"") or b""
-        pytest.skip(f"chromium is missing and `apt-get install -y chromium` failed: {e} "
-                    f"{detail.decode(errors='replace')[-300:]}")
+def find_chromium() -> str:
+    """The chromium executable on PATH; the test skips, naming the set-up step, when there is none."""
     path = shutil.which("chromium")
     if not path:
-        pytest.skip("`apt-get install -y chromium` ran but no chromium is on PATH")
+        pytest.skip("chromium is not installed: the set-up step installs it (.ci/run: apt-get install -y chromium)")
     return path
 
 
@@ -157,7 +143,7 @@ def load(page: Path, width: int = 1280, height: int = 2000, full_page: bool = Tr
          timeout: float = 90.0) -> PageCheck:
     """Open ``page`` (a local file) in headless Chromium, record requests, console errors and images, and
     take a screenshot (the whole page when ``full_page``)."""
-    chromium = ensure_chromium()
+    chromium = find_chromium()
     with tempfile.TemporaryDirectory(prefix="hfp-chromium-") as profile:
         pipe = _Pipe(chromium, profile)
         try:

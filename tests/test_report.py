@@ -25,7 +25,8 @@ SECTIONS = [
     "What a campaign would use: answer per scenario", "What you measured: answer per scenario",
     "Feasibility matrix of the measured model", "Host, model and settings measured",
     "Measured throughput vs parallel sequences", "Latency distribution", "Memory: predicted vs measured", "Energy",
-    "Predicted decode rate per hardware tier", "Capability frontier", "Assumptions, method and sources",
+    "Predicted decode rate per hardware tier", "Concurrency: aggregate decode rate vs parallel sequences",
+    "Local ladder: synthetic sizes measured here", "Capability frontier", "Assumptions, method and sources",
     "Limitations",
 ]
 SOURCE_LABEL = re.compile(r"^(measured|estimated|predicted|published):")
@@ -50,7 +51,8 @@ def test_report_writes_html_markdown_with_plots_and_summary(full_report: Path) -
     assert (full_report / "report.html").stat().st_size > 0
     markdown = (full_report / "report.md").read_text()
     data = ReportData.model_validate_json((full_report / "summary.json").read_text())
-    expected = {"throughput", "latency", "memory", "energy", "tiers", "frontier"} | ({"trend"} if data.trend else set())
+    expected = ({"throughput", "latency", "memory", "energy", "concurrency", "frontier"}
+                | ({"trend"} if data.trend else set()))
     assert {f.name for f in data.figures} == expected
     for figure in data.figures:
         png = (full_report / figure.file).read_bytes()

@@ -50,10 +50,18 @@ def test_energy_plot_names_the_energy_source(small_record: RunRecord) -> None:
         assert source in plot.title and source in plot.source
 
 
-def test_tier_plot_shows_predicted_rates_with_bands(estimates: list[feasibility.Estimate]) -> None:
-    plot = assert_valid_png(plots.tier_decode(estimates))
-    assert plot.source.startswith("predicted:")
-    assert "disinformation-posts" in plot.title
+def test_concurrency_plot_draws_a_panel_per_tier_with_each_plans_batch(small_record: RunRecord,
+                                                                       estimates: list[feasibility.Estimate]) -> None:
+    from profiler.report import concurrency
+
+    chosen = {k: profiles.load(k) for k in PROFILES}
+    scen = {"disinformation-posts": scenarios.load("disinformation-posts")}
+    section = concurrency.concurrency_section(estimates, scen, {"disinformation-posts": small_record}, chosen,
+                                              feasibility.Assumptions(), None, "measured")
+    assert section is not None and {k for k, _ in section.profiles()} == set(PROFILES)
+    assert all(c.plan_batch and any(p.batch == c.plan_batch for p in c.points) for c in section.curves)
+    plot = assert_valid_png(plots.concurrency(section))
+    assert plot.name == "concurrency" and all(part.strip().startswith("predicted:") for part in plot.source.split(";"))
 
 
 def test_frontier_plot_shows_every_tier(small_record: RunRecord) -> None:
@@ -76,7 +84,7 @@ def test_record_plots_come_in_report_order(small_record: RunRecord) -> None:
 def test_a_record_without_points_gives_no_measured_figures(small_record: RunRecord) -> None:
     empty = small_record.model_copy(update={"points": [], "complete": False})
     assert plots.record_plots(empty) == []
-    assert plots.tier_decode([]) is None and plots.frontier([]) is None
+    assert plots.frontier([]) is None
 
 
 def test_plotting_never_needs_a_display(small_record: RunRecord) -> None:

@@ -196,12 +196,12 @@ def test_a_measured_synthetic_run_says_so_in_its_record(built: dict[str, synth.B
 
 
 def test_like_takes_the_shape_of_an_existing_gguf(built: dict[str, synth.BuildResult]) -> None:
-    smol = synth.shape_like(models.default_model_path())
+    smol = synth.shape_like(models.inspect(models.default_model_path(), with_hash=False))
     assert (smol.arch, smol.n_embd, smol.n_layers, smol.n_heads, smol.n_kv_heads, smol.n_ff, smol.n_vocab) == (
         "llama", 576, 30, 9, 3, 1536, 49152)
     assert smol.tied_embeddings
-    moe = synth.shape_like(built["qwen3moe"].path)
+    moe = synth.shape_like(models.inspect(built["qwen3moe"].path, with_hash=False))
     keys = ("arch", "n_embd", "n_layers", "n_heads", "n_kv_heads", "head_dim", "n_vocab", "n_experts",
             "n_experts_used", "n_ff_expert", "tied_embeddings")
     assert {k: getattr(moe, k) for k in keys} == {k: getattr(TINY["qwen3moe"], k) for k in keys}
-    assert synth.shape_like(built["gemma3"].path).sliding_window == 32
+    assert synth.shape_like(models.inspect(built["gemma3"].path, with_hash=False)).sliding_window == 32

@@ -17,12 +17,12 @@ import psutil
 import pytest
 
 from profiler import runner
-from profiler.engine import selfcheck
+from profiler.engine import selfcheck, worker
 from profiler.engine.llamacpp import mmap_params, set_params
-from profiler.engine.worker import InProcessEngine, open_engine
+from profiler.engine.worker import InProcessEngine, LlamaProxy, WorkerCrashed, call_in_worker, open_engine
 from profiler.errors import EngineError
-from profiler.models import ModelFile
 from profiler.record import RunRecord
+from profiler.schema.model import ModelFile
 from profiler.workload_prompts import exact_prompt
 
 
@@ -61,9 +61,9 @@ def test_worker_and_in_process_engines_decode_the_same_tokens(default_model: Mod
     in_process = InProcessEngine()
     in_process.load(default_model.path, settings)
     try:
-        with open_engine(default_model.path, settings) as worker:
+        with open_engine(default_model.path, settings) as supervised:
             timings = []
-            for engine in (worker, in_process):
+            for engine in (supervised, in_process):
                 prompts = [exact_prompt(engine.tokenize, 16, s) for s in range(2)]
                 timings.append(engine.run(prompts, 6))
     finally:
@@ -76,7 +76,7 @@ def test_worker_and_in_process_engines_decode_the_same_tokens(default_model: Mod
 
 def test_worker_killed_by_sigsegv_mid_point_exits_2_and_keeps_finished_points(tmp_path: Path) -> None:
     path = tmp_path / "crashed.json"
-    env = {**os.environ, "HFP_TEST_WORKER_SEGFAULT_AT": "2"}
+    env = {**os.environ, worker.SEGFAULT_AT_ENV: "2"}
     proc = subprocess.run(
         [sys.executable, "-m", "profiler", "run", "-p", "16", "-n", "4", "--parallel", "1,2,3", "-r", "1",
          "--idle-seconds", "0", "--record", str(path)],
@@ -96,11 +96,12 @@ def test_worker_killed_by_sigsegv_mid_point_exits_2_and_keeps_finished_points(tm
 
 def test_hung_worker_is_killed_at_the_time_limit_and_reported(default_model: ModelFile, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HFP_TEST_WORKER_HANG_AT", "2")
+    monkeypatch.setenv(worker.HANG_AT_ENV, "2")
     path = tmp_path / "hung.json"
-    with pytest.raises(runner.RunFailed, match="time limit of 2 s") as info:
+    # the limit leaves the healthy first point room on a loaded machine (2 s was missed once under load 10)
+    with pytest.raises(runner.RunFailed, match="time limit of 8 s") as info:
         runner.measure(default_model, runner.points_grid(8, 3, [1, 2]), runner.default_settings(repetitions=1),
-                       options=runner.RunOptions(record_path=str(path), idle_seconds=0, point_timeout_s=2))
+                       options=runner.RunOptions(record_path=str(path), idle_seconds=0, point_timeout_s=8))
     assert info.value.path == path
     saved = RunRecord.load(path)
     assert [p.point.parallel for p in saved.points] == [1]
@@ -110,7 +111,7 @@ def test_hung_worker_is_killed_at_the_time_limit_and_reported(default_model: Mod
 
 def test_interrupting_the_parent_stops_a_busy_worker(default_model: ModelFile,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HFP_TEST_WORKER_HANG_AT", "1")
+    monkeypatch.setenv(worker.HANG_AT_ENV, "1")
     engine = open_engine(default_model.path, runner.default_settings())
     pid = engine.pid
 
@@ -151,7 +152,7 @@ def test_selfcheck_crash_turns_extra_buffer_types_off_once_and_is_recorded(
 
 
 def test_selfcheck_module_exits_with_the_status_the_makefile_reads(tmp_path: Path) -> None:
-    env = {**os.environ, "HFP_CACHE_DIR": str(tmp_path), "HFP_TEST_FORCE_SELFCHECK_CRASH": "1"}
+    env = {**os.environ, "HFP_CACHE_DIR": str(tmp_path), worker.FORCE_SELFCHECK_CRASH_ENV: "1"}
     proc = subprocess.run([sys.executable, "-m", "profiler.engine.selfcheck"], capture_output=True, text=True,
                           timeout=300, env=env)
     amx_build = "AMX" in str(llama_cpp.llama_print_system_info())
@@ -167,8 +168,6 @@ def test_cpu_kernels_are_read_from_the_build_description() -> None:
 def test_llama_in_a_worker_answers_chat_and_a_native_crash_there_is_an_engine_error(
     default_model: ModelFile,
 ) -> None:
-    from profiler.engine.worker import LlamaProxy, WorkerCrashed, call_in_worker
-
     llm = LlamaProxy(model_path=str(default_model.path), n_ctx=256, verbose=False)
     try:
         out = llm.create_chat_completion(messages=[{"role": "user", "content": "Say hi."}], max_tokens=4,

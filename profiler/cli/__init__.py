@@ -96,6 +96,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    # here, after `cli` exists: the command modules import profiler.cli's submodules (signals, common)
     from profiler.cli import capability, feasibility, hardware, models, report, run, safety, synth
 
     for module in (run, models, hardware, feasibility, capability, report, safety, synth):

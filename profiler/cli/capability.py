@@ -1,29 +1,22 @@
 """``hfp capable``: the smallest open models good enough for a scenario, and the trend of that size over time.
 
-Parses options, calls ``profiler.capability`` and prints a table or JSON; also prints ``hfp estimate --model
-capable``. No selection or fitting logic lives here.
+Parses options, calls ``profiler.capability`` and prints a table or JSON (``hfp estimate --model capable`` is
+printed by ``profiler.cli.feasibility``). No selection or fitting logic lives here.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import click
 
-from profiler import capability, profiles, scenarios
+from profiler import capability, scenarios
 from profiler.capability import CapableSet, OpenModel, Trend
-from profiler.cli.common import echo_json, table
-from profiler.errors import ConfigError
-from profiler.feasibility import Assumptions, Calibration
-
-
-def _b(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+from profiler.cli.common import echo_json, sig3, table
 
 
 def _rows(models: list[OpenModel], bench: str, top: int) -> list[list[object]]:
-    return [[m.model, m.release_date.isoformat(), _b(m.params_total_b), _b(m.params_active_b),
+    return [[m.model, m.release_date.isoformat(), sig3(m.params_total_b), sig3(m.params_active_b),
              f"{m.score(bench):g}", "yes" if m.has_shape else "-", m.licence] for m in models[:top]]
 
 
@@ -47,22 +40,22 @@ def _summary(sets: dict[str, CapableSet]) -> str:
     rows = []
     for name, cs in sets.items():
         t, a, r = cs.smallest_total, cs.smallest_active, cs.reference
-        rows.append([name, cs.requirement.describe(), f"{t.model} ({_b(t.params_total_b)}B)" if t else "-",
-                     f"{a.model} ({_b(a.params_active_b)}B)" if a else "-", r.model if r else "-"])
+        rows.append([name, cs.requirement.describe(), f"{t.model} ({sig3(t.params_total_b)}B)" if t else "-",
+                     f"{a.model} ({sig3(a.params_active_b)}B)" if a else "-", r.model if r else "-"])
     return table(rows, ["scenario", "requirement", "smallest total", "smallest active", "estimates use"])
 
 
 def _trend_text(tr: Trend) -> str:
     rows = [[lt.level.name, f"{lt.level.benchmark} >= {lt.level.min_score:g}", s.date.isoformat(), s.model,
-             _b(s.params_b), f"{s.score:g}"] for lt in tr.levels for s in lt.steps]
+             sig3(s.params_b), f"{s.score:g}"] for lt in tr.levels for s in lt.steps]
     r = tr.rate
     head = (f"smallest {r.by} parameter count reaching each level (a row = a model that lowered it), "
             f"data up to {tr.as_of}:")
     if r.fold_per_year is None:
         fit = "fitted rate: not enough frontier steps to fit"
     else:
-        fit = (f"fitted decline: {r.fold_per_year:.1f}x per year (95% bootstrap {_b(r.bootstrap_low)}-"
-               f"{_b(r.bootstrap_high)}x, regression {_b(r.regression_low)}-{_b(r.regression_high)}x; "
+        fit = (f"fitted decline: {r.fold_per_year:.1f}x per year (95% bootstrap {sig3(r.bootstrap_low)}-"
+               f"{sig3(r.bootstrap_high)}x, regression {sig3(r.regression_low)}-{sig3(r.regression_high)}x; "
                f"{r.n_steps} steps over {r.n_levels} levels, {r.n_boot} bootstrap draws)")
     puri = f"Puri's published figure: more than {tr.puri['fold_per_year']:g}x per year ({tr.puri['source']})"
     return "\n".join([head, table(rows, ["level", "requirement", "date", "model", "params B", "score"]), fit, puri,
@@ -93,31 +86,6 @@ def capable_command(scenario_names: tuple[str, ...], as_of: str | None, top: int
         click.echo("\n\n".join(_describe_set(name, cs, top) for name, cs in sets.items()))
     else:
         click.echo(_summary(sets))
-
-
-def echo_capable_estimates(scenario_names: tuple[str, ...], profile_names: tuple[str, ...], quant: str | None,
-                           calibration: Path | None, assumptions: Assumptions, as_json: bool) -> None:
-    """``hfp estimate --model capable``: each scenario with its smallest capable model at ``quant``."""
-    from profiler.cli.feasibility import _estimate_table
-
-    if quant is None:
-        quant = "Q4_K_M"
-    done = capability.estimate_capable(scenarios.load_many(scenario_names), profiles.load_many(profile_names),
-                                       quant, assumptions, Calibration.load(calibration) if calibration else None)
-    if not any(estimates for _, estimates in done):
-        raise ConfigError("no scenario has a capable model with a known shape in the capability data")
-    if as_json:
-        echo_json([e for _, estimates in done for e in estimates])
-        return
-    for choice, estimates in done:
-        what = (f"{choice.model} at {choice.quant} ({_b(choice.params_total_b)}B total, "
-                f"{_b(choice.params_active_b)}B active; scores {choice.score:g})" if choice.model else choice.note)
-        click.echo(f"{choice.scenario}: needs {choice.requirement} -> {what}")
-        if choice.smaller_without_shape:
-            click.echo(f"  smaller capable models without a known shape: {', '.join(choice.smaller_without_shape)}")
-        if estimates:
-            click.echo(_estimate_table(estimates))
-        click.echo("")
 
 
 commands: list[click.Command] = [capable_command]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from profiler import resources
 from profiler.resources import Kind
+from profiler.text import table as table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,28 +34,17 @@ def parse_str_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def sig3(value: float | None) -> str:
+    """A number to three significant digits, ``-`` for None (parameter counts in billions)."""
+    return "-" if value is None else f"{value:.3g}"
+
+
 def echo_json(obj: Any) -> None:
     """Print a pydantic model, or a list/dict of them, as JSON on stdout."""
     if isinstance(obj, BaseModel):
         click.echo(obj.model_dump_json(indent=1))
         return
     click.echo(json.dumps(obj, indent=1, default=lambda o: o.model_dump(mode="json")))
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain aligned text table (numbers right-aligned)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)).rstrip()
-
-    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
-    return "\n".join(lines + [fmt(r) for r in cells[1:]])
-
-
-def _numeric(text: str) -> bool:
-    return bool(text) and text.replace(".", "", 1).replace("±", "").replace(" ", "").replace("-", "").isdigit()
 
 
 def _add_dirs(kind: Kind) -> Callable[[click.Context, click.Parameter, tuple[Path, ...]], None]:

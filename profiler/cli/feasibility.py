@@ -1,18 +1,23 @@
 """``hfp scenarios``, ``hfp profiles``, ``hfp estimate``, ``hfp calibrate`` and ``hfp frontier``.
 
-Each command parses options, calls one function of ``profiler.feasibility`` (or loads declared files) and
-prints a table or JSON. No prediction logic lives here.
+Each command parses options, calls one function of ``profiler.feasibility`` (``profiler.capability`` for
+``hfp estimate --model capable``; or loads declared files) and prints a table or JSON. No prediction logic lives
+here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
 
-from profiler import feasibility, profiles, scenarios
-from profiler.cli.common import data_dir_options, echo_json, parse_str_list, table
+from profiler import capability, feasibility, profiles, scenarios
+from profiler.cli.common import data_dir_options, echo_json, parse_str_list, sig3, table
+from profiler.cli.ladder import calibrate_ladder
+from profiler.errors import ConfigError
 from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
 
 _DEFAULTS = Assumptions()
@@ -26,48 +31,56 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:.{max(digits, 1 if abs(value) < 10 else 0)}f}" if abs(value) >= 0.1 else f"{value:.3f}"
 
 
-@click.command("scenarios")
-@data_dir_options
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def scenarios_command(name: str | None, as_json: bool) -> None:
-    """List the campaign scenarios, or show one (NAME or a path to a YAML file) in full."""
+def _scenario_row(k: str, s: scenarios.Scenario) -> list[object]:
+    return [k, s.mode, s.items, f"{s.prompt_tokens.mean:g}±{s.prompt_tokens.sd:g}",
+            f"{s.output_tokens.mean:g}±{s.output_tokens.sd:g}", f"{s.deadline_hours:g}", s.category, s.title,
+            s.capability.describe() if s.capability else "-"]
+
+
+def _profile_row(k: str, p: profiles.HardwareProfile) -> list[object]:
+    return [k, p.tier, f"{p.price_usd:.0f}", p.cpu.ram_gb, p.cpu.ram_bandwidth_gbps,
+            p.gpu.backend if p.gpu else "cpu", p.gpu.vram_gb if p.gpu else "-",
+            p.gpu.bandwidth_gbps if p.gpu else "-", p.power.load_w if p.power else "-"]
+
+
+def _list_command(command_name: str, doc: str, kind: ModuleType, row: Callable[[str, Any], list[object]],
+                  headers: list[str]) -> click.Command:
+    """``hfp scenarios`` or ``hfp profiles``: ``kind`` is the module that loads them (``load``, ``load_all``,
+    ``sources``)."""
+
+    @click.command(command_name, help=doc)
+    @data_dir_options
+    @click.argument("name", required=False)
+    @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+    def command(name: str | None, as_json: bool) -> None:
+        _list_or_show(name, as_json, kind.load, kind.load_all, kind.sources, row, headers)
+
+    return command
+
+
+scenarios_command = _list_command(
+    "scenarios", "List the campaign scenarios, or show one (NAME or a path to a YAML file) in full.", scenarios,
+    _scenario_row, ["name", "mode", "items", "prompt tok", "output tok", "deadline h", "category", "title",
+                    "capability"])
+profiles_command = _list_command(
+    "profiles", "List the declared hardware profiles, or show one (NAME or a path to a YAML file) in full.",
+    profiles, _profile_row,
+    ["profile", "tier", "price $", "RAM GB", "RAM GB/s", "backend", "VRAM GB", "GPU GB/s", "load W"])
+
+
+def _list_or_show(name: str | None, as_json: bool, load: Callable[[str], Any], load_all: Callable[[], dict[str, Any]],
+                  sources: Callable[[], dict[str, Any]], row: Callable[[str, Any], list[object]],
+                  headers: list[str]) -> None:
+    """``hfp scenarios`` / ``hfp profiles``: one declared file in full, or all of them with where each came from."""
     if name:
-        s = scenarios.load(name)
-        click.echo(s.model_dump_json(indent=1) if as_json else _describe(s.model_dump()))
+        obj = load(name)
+        click.echo(obj.model_dump_json(indent=1) if as_json else _describe(obj.model_dump()))
         return
-    found, origins = scenarios.load_all(), scenarios.sources()
+    found, origins = load_all(), sources()
     if as_json:
         echo_json(list(found.values()))
         return
-    rows = [[k, s.mode, s.items, f"{s.prompt_tokens.mean:g}±{s.prompt_tokens.sd:g}",
-             f"{s.output_tokens.mean:g}±{s.output_tokens.sd:g}", f"{s.deadline_hours:g}", s.category, s.title,
-             s.capability.describe() if s.capability else "-", origins[k].origin]
-            for k, s in found.items()]
-    click.echo(table(rows, ["name", "mode", "items", "prompt tok", "output tok", "deadline h", "category", "title",
-                            "capability", "from"]))
-
-
-@click.command("profiles")
-@data_dir_options
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def profiles_command(name: str | None, as_json: bool) -> None:
-    """List the declared hardware profiles, or show one (NAME or a path to a YAML file) in full."""
-    if name:
-        p = profiles.load(name)
-        click.echo(p.model_dump_json(indent=1) if as_json else _describe(p.model_dump()))
-        return
-    found, origins = profiles.load_all(), profiles.sources()
-    if as_json:
-        echo_json(list(found.values()))
-        return
-    rows = [[k, p.tier, f"{p.price_usd:.0f}", p.cpu.ram_gb, p.cpu.ram_bandwidth_gbps,
-             p.gpu.backend if p.gpu else "cpu", p.gpu.vram_gb if p.gpu else "-",
-             p.gpu.bandwidth_gbps if p.gpu else "-", p.power.load_w if p.power else "-", origins[k].origin]
-            for k, p in found.items()]
-    click.echo(table(rows, ["profile", "tier", "price $", "RAM GB", "RAM GB/s", "backend", "VRAM GB", "GPU GB/s",
-                            "load W", "from"]))
+    click.echo(table([[*row(k, v), origins[k].origin] for k, v in found.items()], [*headers, "from"]))
 
 
 @click.command("estimate")
@@ -85,6 +98,9 @@ def profiles_command(name: str | None, as_json: bool) -> None:
 @click.option("--layers", type=int, help="Spec: transformer layers.")
 @click.option("--kv-heads", type=int, help="Spec: KV heads per layer.")
 @click.option("--head-dim", type=int, help="Spec: head dimension.")
+@click.option("--sliding-window", type=click.IntRange(1), help="Spec: tokens a sliding-window layer attends to.")
+@click.option("--swa-period", type=click.IntRange(1),
+              help="Spec, with --sliding-window: every Nth layer is global (Gemma 3: 6) [default: 1, all windowed].")
 @click.option("--scenario", "-s", "scenario_names", multiple=True, help="Scenario name or YAML path (repeatable).")
 @click.option("--profile", "-p", "profile_names", multiple=True, help="Profile name or YAML path (repeatable).")
 @click.option("--calibration", type=click.Path(path_type=Path), help="A fit saved by `hfp calibrate`.")
@@ -93,28 +109,32 @@ def profiles_command(name: str | None, as_json: bool) -> None:
 @click.option("--utilisation", type=click.FloatRange(0.01, 1), default=_DEFAULTS.utilisation, show_default=True,
               help="Share of wall time a device spends generating.")
 @click.option("--max-parallel", type=click.IntRange(1), default=_DEFAULTS.max_parallel, show_default=True)
+@click.option("--parallel", "parallel", type=click.IntRange(1),
+              help="Estimate at exactly this many sequences decoded together [default: the planner's choice].")
 @click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True, help="Monte Carlo seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of estimate objects as JSON.")
 def estimate_command(model: str | None, model_spec: Path | None, params: float | None, active_params: float | None,
                      experts: int | None, experts_used: int | None, weights_bytes: float | None,
                      quant: str | None, layers: int | None, kv_heads: int | None, head_dim: int | None,
                      scenario_names: tuple[str, ...], profile_names: tuple[str, ...], calibration: Path | None,
-                     price_kwh: float, utilisation: float, max_parallel: int, seed: int, as_json: bool) -> None:
+                     price_kwh: float, utilisation: float, max_parallel: int, seed: int, as_json: bool,
+                     parallel: int | None = None, sliding_window: int | None = None,
+                     swa_period: int | None = None) -> None:
     """Predict, for each scenario and hardware profile, whether the campaign's text workload is feasible:
     memory fit and configuration, decode/prefill rates, time per item, wall time, devices needed, energy and
     cost, with an uncertainty band. Every figure is predicted from declared specs and calibrated efficiencies.
     """
     if model == "capable":  # each scenario with its smallest capable open model (hfp capable), at --quant
-        from profiler.cli.capability import echo_capable_estimates
-
-        echo_capable_estimates(scenario_names, profile_names, quant, calibration, Assumptions(
-            electricity_usd_per_kwh=price_kwh, utilisation=utilisation, max_parallel=max_parallel, seed=seed), as_json)
+        _echo_capable_estimates(scenario_names, profile_names, quant, calibration, Assumptions(
+            electricity_usd_per_kwh=price_kwh, utilisation=utilisation, max_parallel=max_parallel, seed=seed,
+            parallel=parallel), as_json)
         return
     source = feasibility.resolve_model(model, model_spec, params=params, weights_bytes=weights_bytes, quant=quant,
                                        layers=layers, kv_heads=kv_heads, head_dim=head_dim,
-                                       active_params=active_params, experts=experts, experts_used=experts_used)
+                                       active_params=active_params, experts=experts, experts_used=experts_used,
+                                       sliding_window=sliding_window, swa_period=swa_period)
     assumptions = Assumptions(electricity_usd_per_kwh=price_kwh, utilisation=utilisation,
-                              max_parallel=max_parallel, seed=seed)
+                              max_parallel=max_parallel, seed=seed, parallel=parallel)
     results = feasibility.estimate(source, profiles.load_many(profile_names), scenarios.load_many(scenario_names),
                                    assumptions, Calibration.load(calibration) if calibration else None)
     if as_json:
@@ -127,22 +147,20 @@ def estimate_command(model: str | None, model_spec: Path | None, params: float |
 @click.argument("record", type=click.Path(path_type=Path), required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the fit (default: the cache dir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
-@click.option("--ladder", is_flag=True, help="Measure a ladder of synthetic models (0.5B-8B and a MoE shape) on "
+@click.option("--ladder", is_flag=True, help="Measure a ladder of synthetic models (1B-8B and a MoE shape) on "
               "this host and fit all of them at once (see `hfp synth`); no RECORD needed.")
 @click.option("--rungs", help="Ladder rungs, e.g. qwen2.5-0.5b,llama-3.1-8b:Q4_0,qwen3-30b-a3b/12l "
               "[default: the built-in ladder, less what does not fit in RAM].")
-@click.option("--quick", is_flag=True, help="A three-rung ladder of small models (two minutes on a busy 2-core VM).")
-@click.option("--parallel", "ladder_parallel", default="1,4", show_default=True,
+@click.option("--quick", is_flag=True, help="A three-rung ladder of small models (a minute on an idle 2-core host).")
+@click.option("--parallel", "ladder_parallel", default="1,4,16", show_default=True,
               help="Parallel levels measured on each rung.")
 def calibrate_command(record: Path | None, out: Path | None, as_json: bool, ladder: bool = False,
-                      rungs: str | None = None, quick: bool = False, ladder_parallel: str = "1,4") -> None:
+                      rungs: str | None = None, quick: bool = False, ladder_parallel: str = "1,4,16") -> None:
     """Fit the performance model's t0, eta_bw*BW and eta_f*F to RECORD (a run record from `hfp run` with
     several parallel levels) and store the fit with its residuals.
 
     With --ladder, measure synthetic models of several sizes here instead and fit all their points at once."""
     if ladder or rungs or quick:
-        from profiler.cli.ladder import calibrate_ladder
-
         calibrate_ladder(rungs, quick, ladder_parallel, out, as_json)
         return
     if record is None:
@@ -206,6 +224,29 @@ def _estimate_table(results: list[Estimate]) -> str:
                "items/h", "wall h (1 dev)", "devices", "kWh", "hardware $", "verdict"]
     sources = sorted({e.decode_source for e in results if e.decode_source})
     return table(rows, headers) + "\nsources: " + ", ".join(sources or ["-"])
+
+
+def _echo_capable_estimates(scenario_names: tuple[str, ...], profile_names: tuple[str, ...], quant: str | None,
+                            calibration: Path | None, assumptions: Assumptions, as_json: bool) -> None:
+    """``hfp estimate --model capable``: each scenario with its smallest capable model at ``quant``."""
+    if quant is None:
+        quant = "Q4_K_M"
+    done = capability.estimate_capable(scenarios.load_many(scenario_names), profiles.load_many(profile_names),
+                                       quant, assumptions, Calibration.load(calibration) if calibration else None)
+    if not any(estimates for _, estimates in done):
+        raise ConfigError("no scenario has a capable model with a known shape in the capability data")
+    if as_json:
+        echo_json([e for _, estimates in done for e in estimates])
+        return
+    for choice, estimates in done:
+        what = (f"{choice.model} at {choice.quant} ({sig3(choice.params_total_b)}B total, "
+                f"{sig3(choice.params_active_b)}B active; scores {choice.score:g})" if choice.model else choice.note)
+        click.echo(f"{choice.scenario}: needs {choice.requirement} -> {what}")
+        if choice.smaller_without_shape:
+            click.echo(f"  smaller capable models without a known shape: {', '.join(choice.smaller_without_shape)}")
+        if estimates:
+            click.echo(_estimate_table(estimates))
+        click.echo("")
 
 
 def _frontier_table(points: list[FrontierPoint]) -> str:

@@ -10,8 +10,7 @@ import yaml
 from profiler import hardware
 from profiler.cli.common import echo_json
 from profiler.files import write_atomic
-
-GiB = 1024**3
+from profiler.schema.units import GiB
 
 
 @click.command("hardware")

@@ -8,9 +8,8 @@ import click
 
 from profiler import memory, models
 from profiler.cli.common import echo_json, table
-
-GiB = 1024**3
-MiB = 1024**2
+from profiler.engine.backends import llama_backends  # this host's build decides which weights llama.cpp repacks
+from profiler.schema.units import KV_CACHE_TYPES, GiB, fmt_mib
 
 
 @click.command("models")
@@ -26,7 +25,7 @@ def models_command(paths: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         echo_json([e.model_dump() for e in entries])
         return
-    rows = [[e.source, e.name, f"{e.size_bytes / MiB:.0f}", e.path] for e in entries]
+    rows = [[e.source, e.name, fmt_mib(e.size_bytes), e.path] for e in entries]
     click.echo(table(rows, ["source", "name", "MiB", "path"]) if rows else "no GGUF models found")
 
 
@@ -36,8 +35,8 @@ def models_command(paths: tuple[Path, ...], as_json: bool) -> None:
               help="Context per sequence for the memory prediction.")
 @click.option("--parallel", "-np", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--gpu-layers", "-ngl", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--cache-type-k", "-ctk", type=click.Choice(list(memory.KV_CACHE_TYPES)), default="f16")
-@click.option("--cache-type-v", "-ctv", type=click.Choice(list(memory.KV_CACHE_TYPES)), default="f16")
+@click.option("--cache-type-k", "-ctk", type=click.Choice(list(KV_CACHE_TYPES)), default="f16")
+@click.option("--cache-type-v", "-ctv", type=click.Choice(list(KV_CACHE_TYPES)), default="f16")
 @click.option("--json", "as_json", is_flag=True, help="Print metadata and memory plan as JSON.")
 @click.option("--mmap/--no-mmap", "use_mmap", default=True, show_default=True,
               help="Predict with the model file memory-mapped (llama.cpp's default) or read into RAM.")
@@ -48,8 +47,6 @@ def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int,
     buffer.
     """
     model = models.resolve(model_spec)
-    from profiler.hardware import llama_backends  # this host's llama.cpp build decides which weights it repacks
-
     plan = memory.plan(model, n_ctx * parallel, parallel, gpu_layers, type_k=cache_type_k, type_v=cache_type_v,
                        flash_attn=True, use_mmap=use_mmap,
                        cpu_features=memory.host_cpu_features(llama_backends().system_info))
@@ -63,7 +60,7 @@ def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int,
         ("file", model.path), ("sha256", model.sha256), ("architecture", model.architecture),
         ("name", model.name), ("parameters", f"{model.params / 1e9:.3f} B"),
         ("tensor bytes", f"{model.tensor_bytes / GiB:.3f} GiB "
-                         f"({model.tensor_bytes * 8 / model.params:.2f} bits/weight)"),
+                         f"({model.bits_per_weight:.2f} bits/weight)"),
         ("quantization", f"{model.file_type} (tensors: {types})"), ("layers", model.n_layers),
         ("attention heads", model.n_heads), ("KV heads", ", ".join(map(str, kv_heads))),
         ("head dim (k/v)", f"{model.head_dim_k}/{model.head_dim_v}"), ("trained context", model.n_ctx_train),
@@ -83,7 +80,7 @@ def inspect_command(model_spec: str, n_ctx: int, parallel: int, gpu_layers: int,
     mem = [("weights", plan.weights_bytes), ("KV cache", plan.kv_cache_bytes),
            ("compute buffer", plan.compute_buffer_bytes), ("output buffer", plan.output_buffer_bytes),
            ("runtime", plan.overhead_bytes), ("total RAM", plan.ram_bytes), ("total VRAM", plan.vram_bytes)]
-    click.echo("\n".join(f"{k:>16}: {v / MiB:,.1f} MiB" for k, v in mem))
+    click.echo("\n".join(f"{k:>16}: {fmt_mib(v, 1, thousands=True)} MiB" for k, v in mem))
     click.echo(f"{'source':>16}: {plan.source}")
     click.echo(f"\nresident RAM (peak above the process baseline), mmap {'on' if use_mmap else 'off'}:")
     click.echo(memory.breakdown_text(plan))

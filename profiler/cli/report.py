@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from profiler import report
 from profiler.cli.common import echo_json, parse_str_list
+from profiler.report import compare
 
 
 @click.command("report")
@@ -18,8 +20,11 @@ from profiler.cli.common import echo_json, parse_str_list
 @click.option("--quant", default="Q4_K_M", show_default=True,
               help="Quantization the scenarios' smallest capable models are estimated at.")
 @click.option("--as-of", "as_of", help="Choose capable models released by this date (YYYY-MM-DD) [default: today].")
+@click.option("--ladder", default="auto", show_default=True,
+              help="An `hfp calibrate --ladder` record (*.ladder.json) to show beside the tier predictions; `auto` "
+                   "takes the newest of the run's host, `none` leaves it out.")
 def report_command(record: str, scenarios: str | None, profiles: str | None, safety_record: str | None,
-                   out: str | None, quant: str, as_of: str | None) -> None:
+                   out: str | None, quant: str, as_of: str | None, ladder: str) -> None:
     """Render a feasibility report from a run record: report.html (one self-contained file, figures embedded),
     report.md with plots/*.png beside it, and summary.json. Estimates are recomputed from the record. The report
     opens with what a campaign would use (each scenario's smallest capable open model on every tier), then what
@@ -31,12 +36,11 @@ def report_command(record: str, scenarios: str | None, profiles: str | None, saf
       hfp report run.json --scenarios disinformation-posts,scam-chat --profiles rtx-4060-laptop,raspberry-pi-5-8gb
       hfp report run.json --safety reports/runs/safety-20250101T130000Z.json
       hfp report run.json --quant Q8_0 --as-of 2024-12-31
+      hfp report run.json --ladder ~/.cache/hfp/calibration/20250101T120000Z-ladder.ladder.json
     """
-    from profiler import report
-
     paths = report.build(record, parse_str_list(scenarios) if scenarios else None,
                          parse_str_list(profiles) if profiles else None, Path(out) if out else None,
-                         safety=safety_record, quant=quant, as_of=as_of)
+                         safety=safety_record, quant=quant, as_of=as_of, ladder=ladder)
     click.echo(f"report: {paths.html}\nmarkdown: {paths.markdown} ({len(paths.plots)} plots)\n"
                f"summary: {paths.summary}")
 
@@ -54,8 +58,6 @@ def compare_command(records: tuple[str, ...], out: str | None, as_json: bool) ->
       hfp compare laptop.json desktop.json
       hfp compare threads2.json threads4.json --out reports/threads
     """
-    from profiler.report import compare
-
     runs = compare.load(records)
     comparison = compare.compare(runs, names=records)
     echo_json(comparison) if as_json else click.echo(compare.text_table(comparison))

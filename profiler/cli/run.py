@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel, ConfigDict
 
-from profiler import hardware, models, runner
+from profiler import hardware, models, report, runner, scenarios, workload
 from profiler.cli import signals
 from profiler.cli.common import data_dir_options, echo_json, parse_int_list
-from profiler.memory import KV_CACHE_TYPES
-from profiler.record import RunRecord, WorkloadPoint
+from profiler.record import RunRecord, Settings, WorkloadPoint
+from profiler.schema.units import KV_CACHE_TYPES
 from profiler.summary import offload_table, run_table
+from profiler.synth import SYNTH_LABEL
 
 
 def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -29,6 +31,55 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
     if n < 0:
         raise click.BadParameter("must be 0 or more")
     return n
+
+
+class RunCommandOptions(BaseModel):
+    """Every option of ``hfp run``, as click parsed them (one object instead of two dozen parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_spec: str = "default"
+    prompt_tokens: int = 128
+    output_tokens: int = 64
+    parallel: str | None = None
+    scenario: str | None = None
+    repetitions: int = 3
+    threads: int | None = None
+    gpu_layers: int | None = None
+    offload_sweep: bool = False
+    batch_size: int = 512
+    ubatch_size: int = 512
+    flash_attn: str = "auto"
+    cache_type_k: str = "f16"
+    cache_type_v: str = "f16"
+    sampling: str = "greedy"
+    seed: int = 42
+    no_warmup: bool = False
+    idle_seconds: float = 3.0
+    tdp_w: float | None = None
+    point_timeout_s: float | None = None
+    record_path: str | None = None
+    with_report: bool = False
+    out: str | None = None
+    as_json: bool = False
+    verbose: bool = False
+    use_mmap: bool = True
+    allow_context_overflow: bool = False
+
+    def settings(self) -> Settings:
+        """The llama.cpp and harness settings these options ask for (defaults filled in by the runner)."""
+        return runner.default_settings(
+            threads=self.threads, threads_batch=self.threads, n_gpu_layers=self.gpu_layers, n_batch=self.batch_size,
+            n_ubatch=self.ubatch_size, flash_attn=self.flash_attn, type_k=self.cache_type_k,
+            type_v=self.cache_type_v, sampling=self.sampling, seed=self.seed, repetitions=self.repetitions,
+            warmup=not self.no_warmup, allow_context_overflow=self.allow_context_overflow or None,
+            use_mmap=self.use_mmap,
+        )
+
+    def run_options(self) -> runner.RunOptions:
+        """How the runner measures: idle baseline, TDP, log, record path, per-call time limit."""
+        return runner.RunOptions(idle_seconds=self.idle_seconds, tdp_w=self.tdp_w, verbose=self.verbose,
+                                 record_path=self.record_path, point_timeout_s=self.point_timeout_s)
 
 
 @click.command("run")
@@ -71,13 +122,7 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--allow-context-overflow", is_flag=True,
               help="Measure points whose prompt + output exceed the model's trained context (refused otherwise); "
                    "the record's settings say so.")
-def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, parallel: str | None, scenario: str | None,
-                repetitions: int, threads: int | None, gpu_layers: int | None, offload_sweep: bool, batch_size: int,
-                ubatch_size: int, flash_attn: str, cache_type_k: str, cache_type_v: str, sampling: str, seed: int,
-                no_warmup: bool, idle_seconds: float, tdp_w: float | None, record_path: str | None,
-                with_report: bool, out: str | None, as_json: bool, verbose: bool,
-                point_timeout_s: float | None = None, allow_context_overflow: bool = False,
-                use_mmap: bool = True) -> None:
+def run_command(**options: Any) -> None:
     """Measure a GGUF model through llama.cpp: prefill and decode throughput, TTFT, inter-token latency,
     peak memory (predicted beside measured) and energy (with its source), at each parallel level.
 
@@ -90,41 +135,38 @@ def run_command(model_spec: str, prompt_tokens: int, output_tokens: int, paralle
       hfp run -m ~/models/llama-3.2-3b.Q4_K_M.gguf -p 512 -n 128 --parallel 1,8,16
       hfp run --scenario disinformation-posts --report
     """
-    model = models.resolve(model_spec)
-    settings = runner.default_settings(
-        threads=threads, threads_batch=threads, n_gpu_layers=gpu_layers, n_batch=batch_size, n_ubatch=ubatch_size,
-        flash_attn=flash_attn, type_k=cache_type_k, type_v=cache_type_v, sampling=sampling, seed=seed,
-        repetitions=repetitions, warmup=not no_warmup, allow_context_overflow=allow_context_overflow or None,
-        use_mmap=use_mmap,
-    )
-    levels = parse_int_list(parallel, "--parallel") if parallel is not None else None
-    options = runner.RunOptions(idle_seconds=idle_seconds, tdp_w=tdp_w, verbose=verbose, record_path=record_path,
-                                point_timeout_s=point_timeout_s)
-    if scenario:
-        points, options.proxy_text = _scenario_points(scenario, levels)
+    run(RunCommandOptions(**options))
+
+
+def run(o: RunCommandOptions) -> None:
+    """``hfp run`` with parsed options: resolve, plan the points, refuse early, measure, print and save."""
+    model = models.resolve(o.model_spec)
+    settings = o.settings()
+    levels = parse_int_list(o.parallel, "--parallel") if o.parallel is not None else None
+    options = o.run_options()
+    if o.scenario:
+        points, options.proxy_text = _scenario_points(o.scenario, levels)
     else:
-        points = runner.points_grid(prompt_tokens, output_tokens, levels or [1, 4])
+        points = runner.points_grid(o.prompt_tokens, o.output_tokens, levels or [1, 4])
     runner.require_trained_context(model, points, settings)  # before anything is measured or loaded
-    if offload_sweep:
-        records = runner.offload_sweep(model, points[0], settings, options, progress=_bar_factory(as_json))
-        echo_json([r.model_dump(mode="json") for r in records]) if as_json else click.echo(offload_table(records))
+    if o.offload_sweep:
+        records = runner.offload_sweep(model, points[0], settings, options, progress=_bar_factory(o.as_json))
+        echo_json([r.model_dump(mode="json") for r in records]) if o.as_json else click.echo(offload_table(records))
         return
     host = hardware.detect(measure=True)
     runner.require_gpu_offload(settings, host)  # before the progress bar, so the refusal is one line
     try:
-        with _progress(len(points) * repetitions, model.label, as_json) as bar:
+        with _progress(len(points) * o.repetitions, model.label, o.as_json) as bar:
             record = runner.measure(model, points, settings, _stepper(bar), options, host)
     except runner.RunInterrupted as e:
         with contextlib.suppress(OSError):  # stderr may be gone (SIGHUP: the terminal closed)
             click.echo(run_table(e.record), err=True)
         raise
-    _finish(record, runner.record_path(record, options), as_json, with_report, out)
+    _finish(record, runner.record_path(record, options), o.as_json, o.with_report, o.out)
 
 
 def _scenario_points(name: str, levels: list[int] | None) -> tuple[list[WorkloadPoint], str]:
     """The scenario's workload shape and its benign proxy prompt."""
-    from profiler import scenarios, workload
-
     scenario = scenarios.load(name)
     points = workload.plan(scenario, parallel=levels)
     return points, workload.render_proxy_prompt(scenario, points[0].prompt_tokens)
@@ -155,13 +197,9 @@ def _finish(record: RunRecord, path: Path, as_json: bool, with_report: bool, out
     else:
         click.echo(run_table(record))
         if record.model.synthetic:
-            from profiler.synth import SYNTH_LABEL
-
             click.echo(f"{record.model.name}: {SYNTH_LABEL}")
         click.echo(f"\nrun record: {path}")
     if with_report:
-        from profiler import report
-
         paths = report.build(record, out_dir=Path(out) if out else None)
         click.echo(f"report: {paths.html}", err=as_json)
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from pydantic import BaseModel, ConfigDict
 
+from profiler import runner, safety, sweep
 from profiler.cli.common import parse_int_list, parse_str_list
+from profiler.models import resolve_path
+from profiler.quantize import LadderLevel, build_ladder, resolve_levels
+from profiler.safety.tables import ladder_table, ladder_warnings, safety_table, sweep_table
+from profiler.synth import refuse_synthetic
 
 LEVELS_HELP = "Comma-separated GGUF weight types, e.g. F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K."
 KV_HELP = "Comma-separated KV cache types for K and V (f16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl)."
@@ -48,10 +55,6 @@ def quantize_command(source: str, levels: str, out: str | None, threads: int | N
       hfp quantize                                   # the default model, seven levels
       hfp quantize ~/models/llama-3.2-3b.F16.gguf --levels Q8_0,Q4_K_M,Q2_K
     """
-    from profiler.models import resolve_path
-    from profiler.quantize import LadderLevel, build_ladder
-    from profiler.safety.tables import ladder_table, ladder_warnings
-
     def report(lvl: LadderLevel) -> None:
         done = "reused" if lvl.quantize_s is None else f"{lvl.quantize_s:.1f} s"
         click.echo(f"  {lvl.level}: {done}", err=True)
@@ -82,10 +85,7 @@ def quantize_command(source: str, levels: str, out: str | None, threads: int | N
               help="Where to write the sweep [default: reports/runs/<id>.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep record as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show llama.cpp's own log.")
-def sweep_command(spec: str, levels: str | None, kv_types: str, grid: bool, prompt_tokens: int,
-                  output_tokens: int, parallel: str, repetitions: int, threads: int | None,
-                  gpu_layers: int | None, flash_attn: str, idle_seconds: float, record_path: str | None,
-                  as_json: bool, verbose: bool) -> None:
+def sweep_command(**options: Any) -> None:
     """Measure `hfp run`'s metrics at every level of a ladder and/or every KV cache type, in one table.
 
     \b
@@ -93,21 +93,48 @@ def sweep_command(spec: str, levels: str | None, kv_types: str, grid: bool, prom
       hfp quantize && hfp sweep --ladder ~/.cache/hfp/ladders/<hash>
       hfp sweep --ladder default --levels Q8_0,Q4_K_M --kv-types f16,q8_0,q4_0 --parallel 1,4
     """
-    from profiler import runner, sweep
-    from profiler.quantize import resolve_levels
-    from profiler.safety.tables import ladder_warnings, sweep_table
+    _sweep(SweepOptions(**options))
 
-    files, ladder = resolve_levels(spec, _levels(levels), verbose)
-    settings = runner.default_settings(threads=threads, threads_batch=threads, n_gpu_layers=gpu_layers,
-                                       flash_attn=flash_attn, repetitions=repetitions)
-    points = runner.points_grid(prompt_tokens, output_tokens, parse_int_list(parallel, "--parallel"))
-    options = runner.RunOptions(idle_seconds=idle_seconds, verbose=verbose)
-    echo = None if as_json else (lambda msg: click.echo(f"  {msg}", err=True))
-    record = sweep.sweep(files, parse_str_list(kv_types), points, settings, options, echo, ladder, grid,
-                         record_path=Path(record_path) if record_path else None)
-    click.echo(record.model_dump_json(indent=1) if as_json else sweep_table(record))
+
+class _LevelOptions(BaseModel):
+    """The options ``hfp sweep`` and ``hfp safety`` share: which levels and KV types, how they combine, output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str = "default"
+    levels: str | None = None
+    kv_types: str = "f16"
+    grid: bool = False
+    record_path: str | None = None
+    as_json: bool = False
+    verbose: bool = False
+
+
+class SweepOptions(_LevelOptions):
+    """Every option of ``hfp sweep``, as click parsed them."""
+
+    prompt_tokens: int = 128
+    output_tokens: int = 64
+    parallel: str = "1"
+    repetitions: int = 3
+    threads: int | None = None
+    gpu_layers: int | None = None
+    flash_attn: str = "auto"
+    idle_seconds: float = 3.0
+
+
+def _sweep(o: SweepOptions) -> None:
+    files, ladder = resolve_levels(o.spec, _levels(o.levels), o.verbose)
+    settings = runner.default_settings(threads=o.threads, threads_batch=o.threads, n_gpu_layers=o.gpu_layers,
+                                       flash_attn=o.flash_attn, repetitions=o.repetitions)
+    points = runner.points_grid(o.prompt_tokens, o.output_tokens, parse_int_list(o.parallel, "--parallel"))
+    options = runner.RunOptions(idle_seconds=o.idle_seconds, verbose=o.verbose)
+    echo = None if o.as_json else (lambda msg: click.echo(f"  {msg}", err=True))
+    record = sweep.sweep(files, parse_str_list(o.kv_types), points, settings, options, echo, ladder, o.grid,
+                         record_path=Path(o.record_path) if o.record_path else None)
+    click.echo(record.model_dump_json(indent=1) if o.as_json else sweep_table(record))
     if ladder:
-        _warn(ladder_warnings(ladder.model_copy(update={"levels": ladder.select(_levels(levels))})))
+        _warn(ladder_warnings(ladder.model_copy(update={"levels": ladder.select(_levels(o.levels))})))
 
 
 @click.command("safety")
@@ -133,10 +160,7 @@ def sweep_command(spec: str, levels: str | None, kv_types: str, grid: bool, prom
               help="Where to write the safety record [default: reports/runs/<id>.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print the safety record as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show llama.cpp's own log.")
-def safety_command(spec: str, levels: str | None, kv_types: str, grid: bool, limit: int | None, max_tokens: int,
-                   probes_path: str | None, judge: str | None, store_completions: bool, threads: int | None,
-                   gpu_layers: int, n_ctx: int, seed: int, no_flash_attn: bool, record_path: str | None,
-                   as_json: bool, verbose: bool) -> None:
+def safety_command(**options: Any) -> None:
     """Refusal under quantization: send harmful-category probes and benign look-alike controls to a model at
     each weight level and KV cache type, and report refusal (with 95% Wilson intervals), the drop and the
     conditional flip rate against the highest-precision configuration, and over-refusal on controls.
@@ -149,27 +173,41 @@ def safety_command(spec: str, levels: str | None, kv_types: str, grid: bool, lim
       hfp safety default --levels F16,Q8_0,Q4_K_M,Q2_K --kv-types f16,q8_0,q4_0
       hfp safety ~/.cache/hfp/ladders/<hash> --judge ~/models/judge.gguf
     """
-    from profiler import safety
-    from profiler.quantize import resolve_levels
-    from profiler.safety.tables import ladder_warnings, safety_table
-    from profiler.synth import refuse_synthetic
+    _safety(SafetyOptions(**options))
 
-    refuse_synthetic(spec)
-    files, ladder = resolve_levels(spec, _levels(levels), verbose)
+
+class SafetyOptions(_LevelOptions):
+    """Every option of ``hfp safety``, as click parsed them."""
+
+    limit: int | None = None
+    max_tokens: int = 64
+    probes_path: str | None = None
+    judge: str | None = None
+    store_completions: bool = False
+    threads: int | None = None
+    gpu_layers: int = 0
+    n_ctx: int = 1024
+    seed: int = 42
+    no_flash_attn: bool = False
+
+
+def _safety(o: SafetyOptions) -> None:
+    refuse_synthetic(o.spec)
+    files, ladder = resolve_levels(o.spec, _levels(o.levels), o.verbose)
     refuse_synthetic(*[f.path for f in files])
-    probes = safety.load_probes(probes_path).subset(limit)
-    settings = safety.default_settings(max_tokens=max_tokens, n_ctx=n_ctx, seed=seed, threads=threads,
-                                       n_gpu_layers=gpu_layers, flash_attn=not no_flash_attn,
-                                       store_completions=store_completions, limit=limit, grid=grid)
-    configs = safety.plan_configs(files, parse_str_list(kv_types), grid, flash_attn=not no_flash_attn)
-    classifier = safety.get_classifier(judge, threads, verbose)
+    probes = safety.load_probes(o.probes_path).subset(o.limit)
+    settings = safety.default_settings(max_tokens=o.max_tokens, n_ctx=o.n_ctx, seed=o.seed, threads=o.threads,
+                                       n_gpu_layers=o.gpu_layers, flash_attn=not o.no_flash_attn,
+                                       store_completions=o.store_completions, limit=o.limit, grid=o.grid)
+    configs = safety.plan_configs(files, parse_str_list(o.kv_types), o.grid, flash_attn=not o.no_flash_attn)
+    classifier = safety.get_classifier(o.judge, o.threads, o.verbose)
     with click.progressbar(length=len(configs) * len(probes.probes), label="probing", file=sys.stderr,
-                           show_pos=True, hidden=as_json) as bar:
-        record = safety.run_safety(configs, probes, classifier, settings, bar.update, verbose, ladder)
-    path = record.save(Path(record_path) if record_path else None)
-    click.echo(record.model_dump_json(indent=1) if as_json else f"{safety_table(record)}\n\nsafety record: {path}")
+                           show_pos=True, hidden=o.as_json) as bar:
+        record = safety.run_safety(configs, probes, classifier, settings, bar.update, o.verbose, ladder)
+    path = record.save(Path(o.record_path) if o.record_path else None)
+    click.echo(record.model_dump_json(indent=1) if o.as_json else f"{safety_table(record)}\n\nsafety record: {path}")
     if ladder:
-        _warn(ladder_warnings(ladder.model_copy(update={"levels": ladder.select(_levels(levels))})))
+        _warn(ladder_warnings(ladder.model_copy(update={"levels": ladder.select(_levels(o.levels))})))
 
 
 commands: list[click.Command] = [quantize_command, sweep_command, safety_command]

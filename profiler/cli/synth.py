@@ -7,13 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
-from profiler import synth
+from profiler import models, synth
 from profiler.cli.common import echo_json, table
 from profiler.errors import ConfigError
-
-GiB = 1024**3
+from profiler.schema.units import GiB
 
 
 def _list(as_json: bool) -> None:
@@ -120,7 +118,7 @@ def _shape(preset: str | None, like: Path | None, overrides: Mapping[str, object
         p = synth.PRESETS[key]
         return synth.with_overrides(p.shape, **overrides), f"synth:{key}", p.source, key
     if like:
-        base = synth.shape_like(like)
+        base = synth.shape_like(models.inspect(like, with_hash=False))
         return synth.with_overrides(base, **overrides), f"like-{like.stem}", str(like), None
     missing = [k for k in ("arch", "n_layers", "n_embd", "n_heads", "n_ff", "n_vocab") if overrides.get(k) is None]
     if missing:
@@ -130,11 +128,7 @@ def _shape(preset: str | None, like: Path | None, overrides: Mapping[str, object
     heads = int(given["n_heads"])  # type: ignore[call-overload]
     given.setdefault("n_kv_heads", heads)
     given.setdefault("head_dim", int(given["n_embd"]) // heads)  # type: ignore[call-overload]
-    try:
-        shape = synth.Shape.model_validate(given).check()
-    except ValidationError as e:
-        raise ConfigError(f"synthetic shape: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}") from e
-    return shape, "custom", None, None
+    return synth.make_shape(given), "custom", None, None
 
 
 commands: list[click.Command] = [synth_command]

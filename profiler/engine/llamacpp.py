@@ -18,33 +18,40 @@ import numpy as np
 
 from profiler.engine.common import PhaseTimings, PointTimings
 from profiler.errors import EngineError
-from profiler.memory import KV_CACHE_GGML_TYPE
 from profiler.record import Settings
+from profiler.schema.units import KV_CACHE_GGML_TYPE
 
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 _log_callback: Any = None
 _backend_ready = False
 
 
-def _llama() -> Any:
+def llama_module() -> Any:
+    """The ``llama_cpp`` bindings (an ``EngineError`` naming the fix when they are not importable)."""
     try:
-        import llama_cpp
+        import llama_cpp  # optional native bindings: imported on first use, so a host without a build still works
     except ImportError as e:  # pragma: no cover - a broken install
         raise EngineError(f"llama-cpp-python is not importable ({e}); run `make install`") from e
     return llama_cpp
 
 
+def system_info() -> str:
+    """``llama_print_system_info()`` of the installed build (``CPU : SSE3 = 1 | AVX2 = 1 | ...``), as text."""
+    info = llama_module().llama_print_system_info()
+    return info.decode(errors="replace").strip() if isinstance(info, bytes) else str(info)
+
+
 def llama_cpp_version() -> str:
     """The installed llama-cpp-python version."""
-    return str(getattr(_llama(), "__version__", "unknown"))
+    return str(getattr(llama_module(), "__version__", "unknown"))
 
 
 def quiet_llama_logs(verbose: bool = False) -> None:
     """Silence llama.cpp's and ggml's log output unless ``verbose``."""
     global _log_callback
-    llama_cpp = _llama()
+    llama_cpp = llama_module()
     if verbose:  # llama-cpp-python's own callback prints to stderr
-        from llama_cpp import _logger
+        from llama_cpp import _logger  # part of the optional native bindings (see llama_module)
 
         _logger.set_verbose(True)
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
@@ -86,7 +93,7 @@ def mmap_params(params_type: type, use_mmap: bool) -> dict[str, object]:
     Older bindings have ``use_mmap``; newer ones replace it with ``load_mode`` (``LLAMA_LOAD_MODE_MMAP`` or
     ``LLAMA_LOAD_MODE_NONE``). Anything else is refused rather than silently ignored.
     """
-    llama = _llama()
+    llama = llama_module()
     fields = {f[0] for f in getattr(params_type, "_fields_", ())}
     if "use_mmap" in fields:
         return {"use_mmap": use_mmap}
@@ -99,10 +106,11 @@ def mmap_params(params_type: type, use_mmap: bool) -> dict[str, object]:
     )
 
 
-def _backend_init() -> None:
+def backend_init() -> None:
+    """Initialise llama.cpp's backends (loads its shared libraries) once per process."""
     global _backend_ready
     if not _backend_ready:
-        _llama().llama_backend_init()
+        llama_module().llama_backend_init()
         _backend_ready = True
 
 
@@ -110,10 +118,10 @@ class LlamaCppEngine:
     """One loaded model; ``run`` creates a context sized for each workload point."""
 
     def __init__(self, model_path: str | Path, settings: Settings, verbose: bool = False) -> None:
-        self.llama = _llama()
+        self.llama = llama_module()
         self.settings = settings
         quiet_llama_logs(verbose)
-        _backend_init()
+        backend_init()
         params = self.llama.llama_model_default_params()
         set_params(params, n_gpu_layers=settings.n_gpu_layers, use_extra_bufts=settings.extra_bufts,
                    **mmap_params(type(params), settings.use_mmap))

@@ -29,13 +29,17 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel
 
-from profiler.engine.worker import WorkerCrashed, open_engine
+from profiler.engine.llamacpp import system_info
+from profiler.engine.worker import FORCE_SELFCHECK_CRASH_ENV, WorkerCrashed, open_engine
 from profiler.errors import EngineError, HfpError
+from profiler.files import cache_dir, write_atomic
+from profiler.models import default_model_path
 from profiler.record import Settings, now_iso
+from profiler.workload_prompts import exact_prompt
 
 SELFCHECK_TIMEOUT_S = 180.0
 EXIT_OK, EXIT_BROKEN, EXIT_AMX_CRASH, EXIT_EXTRA_BUFTS_CRASH = 0, 1, 3, 4
-FORCE_CRASH_ENV = "HFP_TEST_FORCE_SELFCHECK_CRASH"
+FORCE_CRASH_ENV = FORCE_SELFCHECK_CRASH_ENV  # read by the worker child (profiler.engine.worker)
 ASSUME_AMX_ENV = "HFP_TEST_SELFCHECK_ASSUME_AMX_BUILD"  # tests the Makefile's rebuild branch on a host without AMX
 
 Notice = Callable[[str], None]
@@ -85,22 +89,15 @@ def cpu_flags(proc: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
     return name, flags
 
 
-def cpu_kernels(system_info: str | None) -> list[str]:
+def cpu_kernels(info: str | None) -> list[str]:
     """CPU features llama.cpp's build uses, from ``llama_print_system_info`` (``AVX2 = 1 | AMX_INT8 = 1 ...``)."""
     kernels = []
-    for part in (system_info or "").replace("\n", "|").split("|"):
+    for part in (info or "").replace("\n", "|").split("|"):
         key, _, value = part.rpartition("=")
         key = key.split(":")[-1].strip()
         if key and value.strip() == "1":
             kernels.append(key)
     return kernels
-
-
-def _system_info() -> str:
-    import llama_cpp
-
-    info = llama_cpp.llama_print_system_info()
-    return info.decode(errors="replace") if isinstance(info, bytes) else str(info)
 
 
 def build_identity() -> dict[str, object]:
@@ -129,8 +126,6 @@ def cache_key() -> str:
 
 
 def _cache_path(key: str) -> Path:
-    from profiler.models import cache_dir
-
     return cache_dir() / "selfcheck" / f"{key}.json"
 
 
@@ -146,15 +141,10 @@ def cached_verdict() -> Verdict | None:
 def _save(verdict: Verdict) -> Path:
     path = _cache_path(verdict.key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(verdict.model_dump_json(indent=1))
-    tmp.replace(path)
-    return path
+    return write_atomic(path, verdict.model_dump_json(indent=1))
 
 
 def _model_path(hint: str | Path | None) -> Path:
-    from profiler.models import default_model_path
-
     try:
         return Path(default_model_path())
     except HfpError:
@@ -165,8 +155,6 @@ def _model_path(hint: str | Path | None) -> Path:
 
 def decode_crash(model_path: Path, extra_bufts: bool) -> WorkerCrashed | None:
     """Run a short decode (32-token prompts, 2 sequences, 4 tokens) in a worker; the crash, or None."""
-    from profiler.workload_prompts import exact_prompt
-
     cores = psutil.cpu_count(logical=False) or 1
     settings = Settings(threads=cores, threads_batch=cores, n_ctx=0, extra_bufts=extra_bufts, repetitions=1)
     try:
@@ -195,7 +183,7 @@ def check(model_hint: str | Path | None = None, force: bool = False, notice: Not
             return cached
     t0 = time.perf_counter()
     model = _model_path(model_hint)
-    info = _system_info()
+    info = system_info()
     _, flags = cpu_flags()
     amx_build = any(k.startswith("AMX") for k in cpu_kernels(info)) or os.environ.get(ASSUME_AMX_ENV) == "1"
     common = {"key": key, "build_has_amx": amx_build,

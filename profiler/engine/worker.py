@@ -40,11 +40,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from profiler.engine.common import PointTimings
+from profiler.engine.llamacpp import LlamaCppEngine, backend_init
 from profiler.errors import EngineError, HfpError
+from profiler.record import Settings
 
 START_TIMEOUT_S = 300.0  # importing llama_cpp and numpy on a loaded machine
 CLOSE_TIMEOUT_S = 10.0
 _POLL_S = 0.5
+SEGFAULT_AT_ENV, HANG_AT_ENV = "HFP_TEST_WORKER_SEGFAULT_AT", "HFP_TEST_WORKER_HANG_AT"
+FORCE_SELFCHECK_CRASH_ENV = "HFP_TEST_FORCE_SELFCHECK_CRASH"
 
 SIGNAL_CAUSES = {
     "SIGSEGV": "a segmentation fault in llama.cpp's native code: a llama.cpp bug, or CPU kernels this CPU cannot "
@@ -168,10 +172,6 @@ class WorkerEngine:
         """Token ids of ``text`` (with BOS where the model adds one, if ``add_special``)."""
         return self._call("tokenize", {"text": text, "add_special": add_special}, 120.0, "tokenizing")  # type: ignore[no-any-return]
 
-    def detokenize(self, tokens: list[int]) -> str:
-        """Text of ``tokens`` (special tokens omitted)."""
-        return self._call("detokenize", {"tokens": tokens}, 120.0, "detokenizing")  # type: ignore[no-any-return]
-
     def run(self, prompts: list[list[int]], output_tokens: int, timeout_s: float | None = None, what: str = "",
             point: int = 0, phase: str = "") -> PointTimings:
         """One engine call in the child (see ``LlamaCppEngine.run``); ``point``/``phase`` label it (1-based
@@ -271,18 +271,12 @@ class InProcessEngine:
 
     def load(self, model_path: str | Path, settings: Any, timeout_s: float | None = None) -> None:
         """Load the model here (no time limit)."""
-        from profiler.engine.llamacpp import LlamaCppEngine
-
         self.settings = settings
         self.engine = LlamaCppEngine(model_path, settings, self.verbose)
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         """Token ids of ``text``."""
         return self.engine.tokenize(text, add_special)  # type: ignore[no-any-return]
-
-    def detokenize(self, tokens: list[int]) -> str:
-        """Text of ``tokens``."""
-        return self.engine.detokenize(tokens)  # type: ignore[no-any-return]
 
     def run(self, prompts: list[list[int]], output_tokens: int, timeout_s: float | None = None, what: str = "",
             point: int = 0, phase: str = "") -> PointTimings:
@@ -365,11 +359,17 @@ def open_engine(model_path: str | Path, settings: Any, verbose: bool = False, ti
 # --- child side ----------------------------------------------------------------------------------------------
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies, so a killed hfp never leaves a worker behind."""
+def kill_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``; elsewhere nothing), so a
+    killed parent never leaves a child behind (also a ``preexec_fn`` for ``subprocess``)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """``kill_with_parent``, and exit now if hfp already died before the request took effect."""
+    kill_with_parent()
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
 
@@ -383,9 +383,9 @@ class _TestSwitches:
     """Failures the test suite injects through the environment (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.segfault_at = _env_point("HFP_TEST_WORKER_SEGFAULT_AT")
-        self.hang_at = _env_point("HFP_TEST_WORKER_HANG_AT")
-        self.selfcheck_crash = os.environ.get("HFP_TEST_FORCE_SELFCHECK_CRASH") == "1"
+        self.segfault_at = _env_point(SEGFAULT_AT_ENV)
+        self.hang_at = _env_point(HANG_AT_ENV)
+        self.selfcheck_crash = os.environ.get(FORCE_SELFCHECK_CRASH_ENV) == "1"
 
     def before_run(self, point: int, phase: str, purpose: str, extra_bufts: bool) -> None:
         measured = phase != "warm-up"
@@ -397,20 +397,63 @@ class _TestSwitches:
             time.sleep(24 * 3600)
 
 
+class _Child:
+    """The child's state between requests: the loaded engine, the objects kept for ``RemoteObject``, the test
+    switches, and what the model was loaded for."""
+
+    def __init__(self) -> None:
+        self.switches = _TestSwitches()
+        self.engine: LlamaCppEngine | None = None
+        self.objects: dict[int, Any] = {}  # kept by "call" with keep=True (RemoteObject)
+        self.purpose = "run"
+
+    def answer(self, op: str, args: dict[str, Any]) -> Any:
+        """The value of one request (an exception becomes an error reply)."""
+        if op == "load":
+            self.purpose = args["purpose"]
+            self.engine = LlamaCppEngine(args["path"], Settings.model_validate(args["settings"]), args["verbose"])
+            return None
+        if op == "call":
+            return self._call(args)
+        if op == "getattr":
+            return getattr(self.objects[args["obj"]], args["name"], None)
+        engine = self.engine
+        if engine is None:
+            raise EngineError(f"the llama.cpp worker got {op!r} before a model was loaded")
+        if op == "tokenize":
+            return engine.tokenize(args["text"], args["add_special"])
+        if op == "run":
+            self.switches.before_run(args["point"], args["phase"], self.purpose, engine.settings.extra_bufts)
+            return engine.run(args["prompts"], args["output_tokens"])
+        raise EngineError(f"the llama.cpp worker does not know {op!r}")
+
+    def _call(self, args: dict[str, Any]) -> Any:
+        if "fn" in args:
+            module, _, name = args["fn"].partition(":")
+            target = getattr(importlib.import_module(module), name)
+        else:
+            target = getattr(self.objects[args["obj"]], args["name"])
+        value = target(*args["args"], **args.get("kwargs", {}))
+        if args.get("keep"):
+            self.objects[len(self.objects) + 1] = value
+            value = len(self.objects)
+        return value
+
+    def close(self) -> None:
+        """Free the model and close every kept object."""
+        if self.engine is not None:
+            self.engine.close()
+        for obj in self.objects.values():
+            with contextlib.suppress(Exception):
+                getattr(obj, "close", lambda: None)()
+
+
 def serve(conn: Connection) -> None:
     """Answer the parent's requests until it says ``close`` or goes away."""
-    from profiler.engine.llamacpp import LlamaCppEngine
-    from profiler.record import Settings
-
-    switches = _TestSwitches()
-    engine: LlamaCppEngine | None = None
-    objects: dict[int, Any] = {}  # kept by "call" with keep=True (RemoteObject)
-    purpose = "run"
     # Load llama.cpp's libraries before saying ready, so the baseline RSS the parent reads next holds them and
     # the measured peak above it is the model's own memory, as profiler.memory predicts it.
-    from profiler.engine.llamacpp import _backend_init
-
-    _backend_init()
+    backend_init()
+    child = _Child()
     conn.send(("ok", os.getpid()))
     while True:
         try:
@@ -420,43 +463,10 @@ def serve(conn: Connection) -> None:
         if op == "close":
             break
         try:
-            value: Any = None
-            if op == "load":
-                purpose = args["purpose"]
-                engine = LlamaCppEngine(args["path"], Settings.model_validate(args["settings"]), args["verbose"])
-            elif op == "call":
-                if "fn" in args:
-                    module, _, name = args["fn"].partition(":")
-                    target = getattr(importlib.import_module(module), name)
-                else:
-                    target = getattr(objects[args["obj"]], args["name"])
-                value = target(*args["args"], **args.get("kwargs", {}))
-                if args.get("keep"):
-                    objects[len(objects) + 1] = value
-                    value = len(objects)
-            elif op == "getattr":
-                value = getattr(objects[args["obj"]], args["name"], None)
-            elif engine is None:
-                raise EngineError(f"the llama.cpp worker got {op!r} before a model was loaded")
-            elif op == "tokenize":
-                value = engine.tokenize(args["text"], args["add_special"])
-            elif op == "detokenize":
-                value = engine.detokenize(args["tokens"])
-            elif op == "run":
-                switches.before_run(args["point"], args["phase"], purpose, engine.settings.extra_bufts)
-                value = engine.run(args["prompts"], args["output_tokens"])
-            else:
-                raise EngineError(f"the llama.cpp worker does not know {op!r}")
-            conn.send(("ok", value))
-        except HfpError as e:
+            conn.send(("ok", child.answer(op, args)))
+        except Exception as e:  # HfpError or anything else: reported to the parent, which raises it there
             conn.send(("error", type(e).__name__, str(e)))
-        except Exception as e:  # reported to the parent, which raises it as an EngineError
-            conn.send(("error", type(e).__name__, str(e)))
-    if engine is not None:
-        engine.close()
-    for obj in objects.values():
-        with contextlib.suppress(Exception):
-            getattr(obj, "close", lambda: None)()
+    child.close()
     with contextlib.suppress(OSError):
         conn.send(("ok", None))  # closed: the parent's close() waits for this
 

@@ -16,17 +16,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from profiler import models
+from profiler.config import validated
 from profiler.errors import ConfigError
 from profiler.feasibility.assumptions import Assumptions
 from profiler.feasibility.calibration import Calibration, calibrate, fit
-from profiler.feasibility.campaign import Band, Estimate, ModelInput, estimate
+from profiler.feasibility.campaign import (
+    Band,
+    ConcurrencyCurve,
+    CurvePoint,
+    Estimate,
+    ModelInput,
+    concurrency_curve,
+    estimate,
+)
 from profiler.feasibility.efficiency import Efficiency, public_efficiencies
 from profiler.feasibility.frontier import DEFAULT_QUANTS, FrontierPoint, frontier
 from profiler.feasibility.public_model import PublicModel, public_model
 from profiler.feasibility.spec import BITS_PER_WEIGHT, ModelSpec, load_spec
+from profiler.record import RunRecord
 
 __all__ = [
-    "Assumptions", "Band", "BITS_PER_WEIGHT", "Calibration", "DEFAULT_QUANTS", "Efficiency", "Estimate",
+    "Assumptions", "Band", "BITS_PER_WEIGHT", "Calibration", "ConcurrencyCurve", "CurvePoint", "concurrency_curve",
+    "DEFAULT_QUANTS", "Efficiency", "Estimate",
     "FrontierPoint", "ModelInput", "ModelSpec", "PublicModel", "calibrate", "estimate", "fit", "frontier",
     "load_spec", "public_efficiencies", "public_model", "resolve_model",
 ]
@@ -36,21 +48,12 @@ def resolve_model(model: str | None = None, spec_file: str | Path | None = None,
     """What ``hfp estimate`` estimates for: a spec (``spec_file`` and/or ``params=…, layers=…`` fields), a run
     record (a ``.json`` path) or a GGUF model (a path or a name ``profiler.models.resolve`` knows; default model
     when nothing is given)."""
-    from pydantic import ValidationError
-
-    from profiler import models
-    from profiler.config import describe_validation_error
-    from profiler.record import RunRecord
-
     given = {k: v for k, v in spec.items() if v is not None}
     if spec_file is not None or given:
         if model is not None:
             raise ConfigError("give either --model or a model spec (--params … / --model-spec), not both")
         base = load_spec(spec_file).model_dump(exclude_unset=True) if spec_file is not None else {}
-        try:
-            return ModelSpec.model_validate({**base, **given})
-        except ValidationError as e:
-            raise ConfigError(f"model spec: {describe_validation_error(e)}") from e
+        return validated(ModelSpec, {**base, **given}, "model spec")
     if model is not None and model.endswith(".json"):
         return RunRecord.load(model)
     return models.resolve(model, with_hash=False)

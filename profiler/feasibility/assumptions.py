@@ -24,6 +24,8 @@ class Assumptions(BaseModel):
     os_reserve_gb: float = Field(default=2.0, ge=0, description="system RAM left to the OS and other programs")
     vram_reserve_gb: float = Field(default=0.5, ge=0, description="VRAM left to the display and fragmentation")
     max_parallel: int = Field(default=64, gt=0, description="most sequences decoded together (llama-server -np)")
+    parallel: int | None = Field(
+        default=None, gt=0, description="estimate at exactly this many sequences (None: the planner chooses)")
     type_k: str = Field(default="f16", description="KV cache type for K")
     type_v: str = Field(default="f16", description="KV cache type for V")
     flash_attn: bool = Field(default=True, description="llama.cpp flash attention (smaller compute buffer)")

@@ -7,20 +7,25 @@ relative error), its residuals, and saving/loading the result as JSON. It must n
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from profiler.errors import ConfigError, RecordError
+from profiler.feasibility.batched import batched_factors
 from profiler.feasibility.efficiency import Efficiency
 from profiler.feasibility.model import Device, ModelShape, Part, t_decode_step, t_prefill
-from profiler.models import cache_dir
-from profiler.record import RunRecord
+from profiler.files import cache_dir, write_atomic
+from profiler.profiles import HardwareProfile
+from profiler.record import RunRecord, load_document
+from profiler.schema.host import HostProfile
+from profiler.telemetry import nvml
 
 CALIBRATION_SCHEMA_VERSION = 1
 
@@ -37,6 +42,35 @@ class CalibrationPoint(BaseModel):
     measured_s: float
     predicted_s: float
     rel_error: float
+
+
+class HostFingerprint(BaseModel):
+    """What identifies the machine a calibration was measured on, and a profile saved from it by ``hfp hardware
+    --save`` (``hardware.to_profile`` writes the same host name, CPU model, core count, RAM and GPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hostname: str
+    cpu_model: str
+    physical_cores: int
+    ram_gb: float
+    gpu: str | None = None
+
+    @classmethod
+    def of(cls, host: HostProfile) -> HostFingerprint:
+        """The fingerprint of a measured host."""
+        return cls(hostname=host.hostname, cpu_model=host.cpu_model, physical_cores=host.physical_cores,
+                   ram_gb=round(host.ram_total_bytes / 1e9, 2), gpu=host.gpus[0].name if host.gpus else None)
+
+    def matches(self, profile: HardwareProfile) -> bool:
+        """Whether ``profile`` describes this host: saved by ``hfp hardware --save`` here (its source names the
+        host) with the same CPU model, cores, RAM (within 1 GB) and GPU."""
+        cpu = profile.cpu
+        return (
+            f"hfp hardware on {self.hostname}" in profile.sources and cpu.model == self.cpu_model
+            and cpu.cores == self.physical_cores and cpu.ram_gb is not None and abs(cpu.ram_gb - self.ram_gb) < 1.0
+            and (profile.gpu.model if profile.gpu else None) == self.gpu
+        )
 
 
 class Calibration(BaseModel):
@@ -63,6 +97,9 @@ class Calibration(BaseModel):
     n_prefill: int
     notes: list[str] = []
     source: str = "calibration:local"
+    fingerprint: HostFingerprint | None = None  # set by the ladder: `hfp estimate` applies it to this host
+    eta_batch: float | None = None  # batched-decode FLOP rate / eta_f*F, fitted from parallel > 1 decode points
+    tau_layer_s: float | None = None  # ladder: fixed step time per layer (t0_s is then that of 32 layers)
 
     def efficiency(self, min_sigma: float = 0.0) -> Efficiency | None:
         """The fit as efficiencies relative to the reference peaks, or None when no reference is known."""
@@ -71,32 +108,60 @@ class Calibration(BaseModel):
         sigma = max(self.rel_rms, min_sigma)
         return Efficiency(
             backend=self.backend, eta_bw=self.eta_bw, eta_f=self.eta_f, t0_s=self.t0_s, sigma_bw=sigma,
-            sigma_f=sigma, source_bw="calibration:local", source_f="calibration:local",
-            n_rows_bw=self.n_decode, n_rows_f=self.n_prefill,
+            sigma_f=sigma, source_bw=self.source, source_f=self.source,
+            n_rows_bw=self.n_decode, n_rows_f=self.n_prefill, eta_batch=self.eta_batch, tau_layer_s=self.tau_layer_s,
         )
+
+    def rebased(self, profile: HardwareProfile) -> Calibration:
+        """This fit with its efficiencies taken relative to ``profile``'s declared CPU bandwidth and TFLOPS, so
+        the profile's processor gets exactly the fitted rates: for a profile of the host the fit was measured on
+        (whose bandwidth was measured at another moment, and differs a little), not a rescaled copy of them."""
+        cpu = profile.cpu
+        if self.backend != "cpu" or not cpu.ram_bandwidth_gbps or not cpu.tflops:
+            return self
+        return self.model_copy(update={
+            "eta_bw": self.bandwidth_eff_gbps / cpu.ram_bandwidth_gbps, "eta_f": self.flops_eff_tflops / cpu.tflops,
+            "reference_bandwidth_gbps": cpu.ram_bandwidth_gbps, "reference_tflops": cpu.tflops,
+            "reference_source": f"profile {profile.name}"})
 
     def save(self, path: Path | None = None) -> Path:
         """Write the calibration as JSON (``<cache>/calibration/<record id>.json`` by default)."""
-        from profiler.files import write_atomic
-
         return write_atomic(Path(path) if path else default_path(self.record_id), self.model_dump_json(indent=1))
 
     @classmethod
     def load(cls, path: Path | str) -> Calibration:
-        """Read a saved calibration."""
-        from profiler.files import read_text
+        """Read a saved calibration (``profiler.record``'s load path: one ``ConfigError`` naming the file)."""
+        return load_document(cls, path, "calibration file", CALIBRATION_SCHEMA_VERSION, ConfigError,
+                             missing="no such calibration file")
 
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"{path}: no such calibration file")
+
+def calibration_for(profile: HardwareProfile) -> Calibration | None:
+    """The newest ladder calibration (``hfp calibrate --ladder``) measured on the host ``profile`` describes,
+    rebased to the profile's declared peaks (``Calibration.rebased``), or None: a profile counts as that host
+    when ``HostFingerprint.matches`` it (saved there by ``hfp hardware --save``)."""
+    if not profile.sources or profile.measured is None:
+        return None
+    folder = cache_dir() / "calibration"
+    try:
+        stamp = folder.stat().st_mtime_ns
+    except OSError:
+        return None
+    for cal in _ladder_calibrations(str(folder), stamp):
+        if cal.fingerprint is not None and cal.fingerprint.matches(profile):
+            return cal.rebased(profile)
+    return None
+
+
+@lru_cache(maxsize=4)
+def _ladder_calibrations(folder: str, stamp: int) -> tuple[Calibration, ...]:
+    """Saved ladder calibrations in ``folder``, newest first (``stamp``: the folder's mtime, for the cache)."""
+    found = []
+    for path in sorted(Path(folder).glob("*-ladder.json"), reverse=True):
         try:
-            return cls.model_validate(json.loads(read_text(path)))
-        except ValidationError as e:
-            from profiler.config import describe_validation_error
-
-            raise ConfigError(f"{path}: not a calibration file ({describe_validation_error(e)})") from None
-        except (ValueError, RecursionError) as e:
-            raise ConfigError(f"{path}: not a calibration file ({str(e).splitlines()[0]})") from e
+            found.append(Calibration.load(path))
+        except ConfigError:
+            continue
+    return tuple(found)
 
 
 def default_path(record_id: str) -> Path:
@@ -116,8 +181,6 @@ def reference(record: RunRecord, backend: str) -> tuple[float | None, float | No
         tflops = host.cpu_gflops / 1000 if host.cpu_gflops else None
         return host.memory_bandwidth_gbps, tflops, f"host {host.memory_bandwidth_source} / {host.cpu_gflops_source}"
     try:
-        from profiler.telemetry import nvml
-
         name = host.gpus[0].name
         return nvml.spec_bandwidth_gbps(name), nvml.spec_fp16_tflops(name), f"spec table for {name}"
     except (ImportError, AttributeError, IndexError):
@@ -166,20 +229,28 @@ class Observation(BaseModel):
 
 
 def observations(record: RunRecord) -> list[Observation]:
-    """The record's decode and prefill timings, one observation per measured point and phase."""
+    """The record's decode and prefill timings, one observation per measured point and phase.
+
+    A decode step is the median gap between steps (``itl_p50_s``) of the fastest repetition, a prefill the
+    fastest repetition's: on a shared machine other work only ever adds time, and a median step ignores the
+    few steps it lands on. Records without step gaps fall back to the mean rate.
+    """
     obs: list[Observation] = []
     for p in record.points:
         pt = p.point
+        steps = [r.itl_p50_s for r in p.repetitions if r.itl_p50_s and r.itl_p50_s > 0]
         agg = p.mean("decode_tok_s_aggregate")
         if agg is None and (per := p.mean("decode_tok_s_per_seq")):
             agg = per * pt.parallel
-        if agg and agg > 0:
+        step_s = min(steps) if steps and pt.output_tokens > 2 else (pt.parallel / agg if agg and agg > 0 else None)
+        if step_s:
             obs.append(Observation(kind="decode", prompt_tokens=pt.prompt_tokens, output_tokens=pt.output_tokens,
-                            parallel=pt.parallel, measured_s=pt.parallel / agg))
-        pre = p.mean("prefill_tok_s")
+                                   parallel=pt.parallel, measured_s=step_s))
+        rates = [r.prefill_tok_s for r in p.repetitions if r.prefill_tok_s and r.prefill_tok_s > 0]
+        pre = max(rates) if rates else p.mean("prefill_tok_s")
         if pre and pre > 0:
             obs.append(Observation(kind="prefill", prompt_tokens=pt.prompt_tokens, output_tokens=pt.output_tokens,
-                            parallel=pt.parallel, measured_s=pt.prompt_tokens * pt.parallel / pre))
+                                   parallel=pt.parallel, measured_s=pt.prompt_tokens * pt.parallel / pre))
     return obs
 
 
@@ -187,39 +258,66 @@ def predict_seconds(shape: ModelShape, device: Device, o: Observation, n_ubatch:
     """The performance model's time for one observation (a decode step at mid-output depth, or the prefill)."""
     parts = [Part(device, shape.weight_bytes, 1.0, 1.0)]
     if o.kind == "decode":
-        return t_decode_step(shape, parts, o.parallel, o.prompt_tokens + o.output_tokens / 2)
-    return t_prefill(shape, parts, o.prompt_tokens * o.parallel, n_ubatch)
+        return float(t_decode_step(shape, parts, o.parallel, o.prompt_tokens + o.output_tokens / 2))
+    return float(t_prefill(shape, parts, o.prompt_tokens * o.parallel, n_ubatch))
 
 
-def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: float,
-               ) -> tuple[Device, list[CalibrationPoint], float]:
-    """Fit one ``t0``, ``eta_bw*BW`` and ``eta_f*F`` to (shape, n_ubatch, observation) triples, minimising squared
-    log errors from the starting bandwidth ``a0`` (bytes/s) and compute ``f0`` (FLOP/s).
+def fitted_device(bandwidth_bps: float, flops: float, t0_s: float, eta_batch: float, backend: str) -> Device:
+    """The device a calibration describes, built as ``target.Processor.device`` builds it for the same host: the
+    batched-decode FLOP rate is ``eta_batch`` times the prefill rate, with the backend's public overlap."""
+    return Device("fit", bandwidth_bps=bandwidth_bps, flops=flops, t0_s=t0_s, batch_flops=eta_batch * flops,
+                  overlap=batched_factors(backend).overlap)
 
-    Returns the fitted device, the points with their residuals (in ``data``'s order) and the relative RMS error.
+
+BW_CAP = 3.0  # a fitted effective bandwidth above this multiple of the host's measured one is not physical
+
+
+def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: float, backend: str = "cpu",
+               bw_cap: float | None = None, per_layer: bool = False,
+               ) -> tuple[Device, list[CalibrationPoint], float, float | None]:
+    """Fit ``t0``, ``eta_bw*BW``, ``eta_f*F`` and, when some decode points batch several sequences, the
+    batched-decode compute ratio ``eta_batch`` (``Efficiency.eta_batch``) to (shape, n_ubatch, observation)
+    triples, minimising squared log errors from the starting bandwidth ``a0`` (bytes/s) and compute ``f0``.
+
+    Returns the fitted device, the points with their residuals (in ``data``'s order), the relative RMS error and
+    the fitted ``eta_batch`` (None when no point had parallel > 1: the public ratio is used and kept).
+    ``per_layer`` (several sizes): ``t0`` is a time per layer (``Efficiency.tau_layer_s``), the returned
+    device's ``t0_s`` is that time, and each shape's step pays it times its layers.
+    ``bw_cap`` (bytes/s) bounds the bandwidth softly: single-stream decode of dense models of one type reads
+    bytes in proportion to its FLOPs, so without batched points (or with timings distorted by other work)
+    memory and compute explain it equally well, and the bandwidth could run off to infinity.
     Shared by the single-record fit here and the ladder fit (``feasibility/ladder.py``).
     """
-    t0_cap = 0.9 * min(o.measured_s for _, _, o in data if o.kind == "decode")
+    layers = {id(s): (s.n_layers if per_layer else 1) for s, _, _ in data}
+    t0_cap = 0.9 * min(o.measured_s / layers[id(s)] for s, _, o in data if o.kind == "decode")
+    batched = any(o.kind == "decode" and o.parallel > 1 for _, _, o in data)
+    public_ratio = batched_factors(backend).ratio
 
     def device(x: np.ndarray) -> Device:
-        return Device("fit", bandwidth_bps=math.exp(x[0]), flops=math.exp(x[1]),
-                      t0_s=t0_cap / (1.0 + math.exp(-x[2])))
+        ratio = math.exp(x[3]) if batched else public_ratio
+        return fitted_device(math.exp(x[0]), math.exp(x[1]), t0_cap / (1.0 + math.exp(-x[2])), ratio, backend)
+
+    def seconds(s: ModelShape, dev: Device, o: Observation, ub: int) -> float:
+        return predict_seconds(s, replace(dev, t0_s=dev.t0_s * layers[id(s)]), o, ub)
 
     def loss(x: np.ndarray) -> float:
         dev = device(x)
-        return float(sum(math.log(predict_seconds(s, dev, o, ub) / o.measured_s) ** 2 for s, ub, o in data))
+        excess = max(0.0, x[0] - math.log(bw_cap)) if bw_cap else 0.0
+        return float(sum(math.log(seconds(s, dev, o, ub) / o.measured_s) ** 2 for s, ub, o in data)
+                     + 10.0 * excess ** 2)
 
-    x = nelder_mead(loss, np.array([math.log(a0), math.log(f0), -2.0]))
+    start = [math.log(a0), math.log(f0), -2.0] + ([math.log(public_ratio)] if batched else [])
+    x = nelder_mead(loss, np.array(start))
     x = nelder_mead(loss, x, step=0.1)  # restart from the optimum: Nelder-Mead can stall on a ridge
     dev = device(x)
     points = []
     for s, ub, o in data:
-        pred = predict_seconds(s, dev, o, ub)
+        pred = seconds(s, dev, o, ub)
         points.append(CalibrationPoint(kind=o.kind, prompt_tokens=o.prompt_tokens, output_tokens=o.output_tokens,
                                        parallel=o.parallel, measured_s=o.measured_s, predicted_s=pred,
                                        rel_error=pred / o.measured_s - 1.0))
     rms = math.sqrt(sum(math.log(p.predicted_s / p.measured_s) ** 2 for p in points) / len(points))
-    return dev, points, rms
+    return dev, points, rms, (math.exp(x[3]) if batched else None)
 
 
 def fit(record: RunRecord) -> Calibration:
@@ -242,8 +340,9 @@ def fit(record: RunRecord) -> Calibration:
     prefill = [o for o in obs if o.kind == "prefill"]
     f0 = (float(np.median([o.prompt_tokens * o.parallel * 2 * shape.params / o.measured_s for o in prefill]))
           if prefill else max(o.parallel for o in decode) * 2 * shape.params / min(o.measured_s for o in decode))
-    dev, points, rms = fit_device([(shape, n_ubatch, o) for o in obs], a0, f0)
     bw_ref, f_ref, ref_source = reference(record, backend)
+    dev, points, rms, eta_batch = fit_device([(shape, n_ubatch, o) for o in obs], a0, f0, backend,
+                                             BW_CAP * bw_ref * 1e9 if bw_ref else None)
     notes = []
     if len({o.parallel for o in decode}) < 3:
         notes.append("fewer than three parallel levels: t0 and bandwidth are poorly separated")
@@ -255,7 +354,7 @@ def fit(record: RunRecord) -> Calibration:
         reference_bandwidth_gbps=bw_ref, reference_tflops=f_ref, reference_source=ref_source,
         eta_bw=dev.bandwidth_bps / (bw_ref * 1e9) if bw_ref else None,
         eta_f=dev.flops / (f_ref * 1e12) if f_ref else None,
-        points=points, rel_rms=rms, n_decode=len(decode), n_prefill=len(prefill), notes=notes,
+        points=points, rel_rms=rms, n_decode=len(decode), n_prefill=len(prefill), notes=notes, eta_batch=eta_batch,
     )
 
 

@@ -12,25 +12,27 @@ import math
 import statistics
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from profiler import memory
+from profiler import profiles as profiles_mod
+from profiler import scenarios as scenarios_mod
 from profiler.errors import HfpError
 from profiler.feasibility.assumptions import Assumptions
 from profiler.feasibility.calibration import Calibration, fit
-from profiler.feasibility.model import ModelShape, Part, t_decode_step, t_prefill
+from profiler.feasibility.model import ModelShape, Part, batched_decode_tok_s, t_decode_step, t_prefill
 from profiler.feasibility.placement import GB, Candidate, best_placement, limits
 from profiler.feasibility.public_model import PublicModel, public_model
 from profiler.feasibility.spec import ModelSpec
 from profiler.feasibility.target import Target
-from profiler.models import ModelFile
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord
 from profiler.scenarios import Scenario
+from profiler.schema.model import ModelFile
 
 VerdictKind = Literal["feasible", "needs_devices", "does_not_fit", "too_slow"]
 
@@ -102,6 +104,7 @@ class Estimate(BaseModel):
     energy_kwh_band: Band | None = None
     # provenance
     decode_source: str | None = None
+    batched_source: str | None = Field(default=None, description="batched factors: public-batched-<b>, calibration")
     prefill_source: str | None = None
     energy_source: str
     price_source: str
@@ -125,13 +128,12 @@ def _slug(text: str) -> str:
     return "-".join("".join(c.lower() if c.isalnum() else " " for c in text).split())
 
 
-def _keyed_profiles(
+def keyed_profiles(
     profiles: Mapping[str, HardwareProfile] | Sequence[HardwareProfile] | None,
 ) -> dict[str, HardwareProfile]:
+    """Profiles by key: as given, every declared one for None, or keyed by a slug of their names (a list)."""
     if profiles is None:
-        from profiler.profiles import load_all
-
-        return load_all()
+        return profiles_mod.load_all()
     if isinstance(profiles, Mapping):
         return dict(profiles)
     return {_slug(p.name): p for p in profiles}
@@ -139,9 +141,7 @@ def _keyed_profiles(
 
 def _keyed_scenarios(scenarios: Mapping[str, Scenario] | Sequence[Scenario] | None) -> dict[str, Scenario]:
     if scenarios is None:
-        from profiler.scenarios import load_all
-
-        return load_all()
+        return scenarios_mod.load_all()
     if isinstance(scenarios, Mapping):
         return dict(scenarios)
     return {s.name: s for s in scenarios}
@@ -219,6 +219,8 @@ def _perf(shape: ModelShape, target: Target, cand: Candidate, draws: _Draws, sce
 
 
 def _parallel_levels(scenario: Scenario, assumptions: Assumptions) -> list[int]:
+    if assumptions.parallel:  # fixed concurrency (hfp estimate --parallel B)
+        return [assumptions.parallel]
     cap = assumptions.max_parallel
     if scenario.max_parallel:
         cap = min(cap, scenario.max_parallel)
@@ -245,19 +247,24 @@ def _no_fit_reason(model: ModelFile, profile: HardwareProfile, plan: memory.Memo
     ram, vram = limits(profile, a)
     have = ", ".join(([f"{ram / GB:.1f} GB RAM"] if ram is not None else [])
                      + ([f"{vram / GB:.1f} GB GPU memory"] if vram is not None else [])) or "not declared"
-    return (f"does not fit even at 1 sequence: weights {model.tensor_bytes / GB:.2f} GB + KV cache "
+    seqs = f"{a.parallel} sequences" if a.parallel and a.parallel > 1 else "1 sequence"
+    return (f"does not fit even at {seqs}: weights {model.tensor_bytes / GB:.2f} GB + KV cache "
             f"{plan.kv_cache_bytes / GB:.2f} GB at n_ctx {plan.n_ctx} + buffers; available after reserves: {have}")
 
 
-def estimate_one(
-    model: ModelFile, model_source: Literal["gguf", "record", "spec"], scenario: Scenario, profile_key: str,
-    profile: HardwareProfile, assumptions: Assumptions, target: Target,
-) -> Estimate:
-    """The estimate for one (scenario, profile) pair; see ``estimate`` for the list form."""
-    a = assumptions
-    shape = ModelShape.of(model, a.type_k, a.type_v)
-    ctx_seq = min(scenario.context_high(), max(model.n_ctx_train, 1) if model.n_ctx_train else 10**9)
-    base: dict[str, Any] = dict(
+def _shape(model: ModelFile, a: Assumptions) -> ModelShape:
+    """The roofline shape at the assumed KV types; sliding-window caches hold window + n_ubatch cells."""
+    return replace(ModelShape.of(model, a.type_k, a.type_v), swa_slack=a.n_ubatch)
+
+
+def _context(model: ModelFile, scenario: Scenario) -> int:
+    """Context one sequence must hold: the scenario's longest, capped at the model's trained length."""
+    return min(scenario.context_high(), max(model.n_ctx_train, 1) if model.n_ctx_train else 10**9)
+
+
+def _base_fields(model: ModelFile, model_source: str, scenario: Scenario, profile_key: str,
+                 profile: HardwareProfile) -> dict[str, Any]:
+    return dict(
         scenario=scenario.name, scenario_title=scenario.title, category=scenario.category, mode=scenario.mode,
         items=scenario.items, deadline_s=scenario.deadline_s, profile=profile_key, profile_name=profile.name,
         tier=profile.tier, model=model.label, model_source=model_source, model_params=model.params,
@@ -267,48 +274,65 @@ def estimate_one(
         energy_source=("predicted:declared-power x predicted-time" if profile.power
                        else "none: the profile declares no power"),
     )
-    candidates: list[Candidate] = []
-    first_failure: memory.MemoryPlan | None = None
-    for b in _parallel_levels(scenario, a):
+
+
+def _candidates(model: ModelFile, profile: HardwareProfile, ctx_seq: int, levels: Sequence[int],
+                a: Assumptions) -> tuple[list[Candidate], memory.MemoryPlan | None]:
+    """The best placement at each parallel level that fits, and the first level's failure if any did not."""
+    found: list[Candidate] = []
+    failure: memory.MemoryPlan | None = None
+    for b in levels:
         c = best_placement(model, profile, ctx_seq, b, a)
         if isinstance(c, Candidate):
-            candidates.append(c)
-        elif first_failure is None:
-            first_failure = c
-    if not candidates:
-        assert first_failure is not None
-        return Estimate(**base, fits=False, configuration="none", verdict="does not fit",
-                        verdict_kind="does_not_fit", reason=_no_fit_reason(model, profile, first_failure, a))
+            found.append(c)
+        elif failure is None:
+            failure = c
+    return found, failure
 
-    draws = _draw(scenario, _rng(a, scenario, profile_key), a.mc_samples, ctx_seq)
-    perfs = [_perf(shape, target, c, draws, scenario, a) for c in candidates]
+
+def _choose(perfs: list[_Perf], scenario: Scenario, a: Assumptions) -> tuple[_Perf, bool]:
+    """The plan: most items per second among those meeting the latency limit (ties: fewer sequences, then the
+    placement found first); the first candidate, flagged too slow, when none meets it."""
     limit = scenario.interactive.latency_limit_s if scenario.interactive else None
     meeting = [p for p in perfs if limit is None or p.latency_q(a.latency_quantile) <= limit]
-    too_slow = not meeting
     pool = meeting or perfs[:1]
-    # most items per second; ties go to fewer sequences, then to the faster placement found first
     best = max(pool, key=lambda p: (round(p.throughput(a.utilisation), 9), -p.candidate.parallel))
-    cand = best.candidate
-    b = cand.parallel
-    parts = best.parts
-    mean_ctx = min(scenario.mean_context(), ctx_seq)
-    sigma_bw, sigma_f = target.sigmas(cand)
-    sigma_bw, sigma_f = max(sigma_bw, a.min_relative_error), max(sigma_f, a.min_relative_error)
-    decode_src, prefill_src = target.labels(cand)
+    return best, not meeting
 
+
+@dataclass(frozen=True)
+class _Rates:
+    single: float  # one sequence, its own best placement, at the mean context
+    batched: float  # aggregate at the plan's parallel count
+    prefill: float
+
+
+def _rates(model: ModelFile, shape: ModelShape, profile: HardwareProfile, target: Target, best: _Perf,
+           draws: _Draws, scenario: Scenario, ctx_seq: int, a: Assumptions) -> _Rates:
+    cand, parts, b = best.candidate, best.parts, best.candidate.parallel
+    mean_ctx = min(scenario.mean_context(), ctx_seq)
     # single stream: the best placement for one sequence, which may hold more layers on the GPU than ``cand``
     solo = best_placement(model, profile, ctx_seq, 1, a)
     solo_parts = target.parts(shape, solo) if isinstance(solo, Candidate) else parts
     single = 1.0 / float(t_decode_step(shape, solo_parts, 1, mean_ctx))
-    batched = b / float(t_decode_step(shape, parts, b, mean_ctx))
     n_pre = float(np.mean(draws.prefill_tokens)) * (b if scenario.mode == "bulk" else 1)
-    prefill_rate = n_pre / float(t_prefill(shape, parts, n_pre, a.n_ubatch))
+    prefill = n_pre / float(t_prefill(shape, parts, n_pre, a.n_ubatch))
+    assert cand.parallel == b
+    return _Rates(single, batched_decode_tok_s(shape, parts, b, mean_ctx), prefill)
+
+
+def _campaign_fields(best: _Perf, draws: _Draws, scenario: Scenario, profile: HardwareProfile, target: Target,
+                     rates: _Rates, a: Assumptions) -> tuple[dict[str, Any], float, int]:
+    """Throughput, wall time, devices, energy and their Monte Carlo bands; returns (fields, wall, devices)."""
+    cand, b = best.candidate, best.candidate.parallel
+    sigma_bw, sigma_f = target.sigmas(cand)
+    sigma_bw, sigma_f = max(sigma_bw, a.min_relative_error), max(sigma_f, a.min_relative_error)
+    sigma_dec = max(sigma_bw, target.batch_sigma(cand)) if b > 1 else sigma_bw
     throughput = best.throughput(a.utilisation)  # items/s, one device
     wall = scenario.items / throughput
-
     # Monte Carlo: per-item variation (summed over the campaign) x the model's systematic error
     pre_share = float(best.prefill_s.mean() / best.item_s.mean())
-    sigma = pre_share * sigma_f + (1 - pre_share) * sigma_bw
+    sigma = pre_share * sigma_f + (1 - pre_share) * sigma_dec
     n = scenario.items
     mu, sd = float(best.item_s.mean()), float(best.item_s.std())
     totals = (n * mu + math.sqrt(n) * sd * draws.z_sum) / (b * a.utilisation) * np.exp(sigma * draws.z_campaign)
@@ -325,50 +349,80 @@ def estimate_one(
 
     def energy_for(wall_s: np.ndarray, devices: np.ndarray) -> np.ndarray:
         assert power is not None
-        busy_j = wall_s * power.load_w
         idle_j = 0.0
         if scenario.mode == "interactive" and a.idle_energy_interactive:
             idle_j = np.maximum(devices * deadline - wall_s, 0.0) * power.idle_w
-        return (busy_j + idle_j) / 3.6e6
+        return (wall_s * power.load_w + idle_j) / 3.6e6
 
     devices = int(devices_for(wall))
-    energy = float(energy_for(np.asarray(wall), np.asarray(devices))) if power else None
     dev_draws = devices_for(totals)
     z = _z(a.band_level)
+    decode_src, prefill_src = target.labels(cand)
     fields: dict[str, Any] = dict(
-        fits=True, placement=cand.placement, n_gpu_layers=cand.n_gpu_layers, parallel=b, n_ctx=cand.n_ctx,
-        ram_bytes=cand.plan.ram_bytes, vram_bytes=cand.plan.vram_bytes, configuration=cand.describe(model.n_layers),
-        backend=target.backend(cand), decode_tok_s=single, batched_decode_tok_s=batched, prefill_tok_s=prefill_rate,
         time_per_item_s=best.mean_item_s, latency_quantile_s=best.latency_q(a.latency_quantile),
         items_per_hour=throughput * 3600, wall_time_s=wall, relative_error=sigma_bw,
-        decode_tok_s_band=Band(low=single * math.exp(-z * sigma_bw), high=single * math.exp(z * sigma_bw),
+        decode_tok_s_band=Band(low=rates.single * math.exp(-z * sigma_bw), high=rates.single * math.exp(z * sigma_bw),
                                level=a.band_level),
         time_per_item_s_band=_band(item_draws, a.band_level), wall_time_s_band=_band(totals, a.band_level),
         devices_needed_band=_band(dev_draws, a.band_level),
         energy_kwh_band=_band(energy_for(totals, dev_draws), a.band_level) if power else None,
-        decode_source=decode_src, prefill_source=prefill_src,
+        decode_source=decode_src, prefill_source=prefill_src, batched_source=target.batch_source(cand),
+        energy_kwh=float(energy_for(np.asarray(wall), np.asarray(devices))) if power else None,
     )
+    return fields, wall, devices
+
+
+def _verdict(scenario: Scenario, best: _Perf, wall: float, devices: int, too_slow: bool,
+             a: Assumptions) -> dict[str, Any]:
+    b = best.candidate.parallel
     if too_slow:
         q = best.latency_q(a.latency_quantile)
-        fields.update(devices_needed_band=None, energy_kwh_band=None)
-        return Estimate(
-            **base, **fields, verdict="too slow", verdict_kind="too_slow",
-            reason=(f"even one conversation per device takes {q:.1f} s per reply at the "
-                    f"{a.latency_quantile:.0%} quantile, over the {limit:g} s limit; more devices do not help"),
-        )
+        limit = scenario.interactive.latency_limit_s if scenario.interactive else None
+        who = "one conversation" if b == 1 else f"{b} conversations"
+        return dict(devices_needed_band=None, energy_kwh_band=None, energy_kwh=None, verdict="too slow",
+                    verdict_kind="too_slow",
+                    reason=(f"even {who} per device takes {q:.1f} s per reply at the {a.latency_quantile:.0%} "
+                            f"quantile, over the {limit:g} s limit; more devices do not help"))
     kind: VerdictKind = "feasible" if devices == 1 else "needs_devices"
-    verdict = "feasible" if devices == 1 else f"needs {devices} devices"
-    hours = wall / 3600
-    reason = (f"{scenario.items:,} {scenario.item_unit}s take {hours:,.1f} h on one device "
+    reason = (f"{scenario.items:,} {scenario.item_unit}s take {wall / 3600:,.1f} h on one device "
               f"(deadline {scenario.deadline_hours:g} h)")
-    if scenario.interactive and devices > math.ceil(wall / deadline):
+    if scenario.interactive and devices > math.ceil(wall / scenario.deadline_s):
         reason += f"; {scenario.interactive.concurrency} concurrent replies need {devices} devices at {b} each"
-    return Estimate(
-        **base, **fields, devices_needed=devices, campaign_time_s=wall / devices, energy_kwh=energy,
-        electricity_usd=energy * a.electricity_usd_per_kwh if energy is not None else None,
-        hardware_usd=devices * profile.price_usd,
-        verdict=verdict, verdict_kind=kind, reason=reason,
+    return dict(devices_needed=devices, campaign_time_s=wall / devices, verdict_kind=kind, reason=reason,
+                verdict="feasible" if devices == 1 else f"needs {devices} devices")
+
+
+def estimate_one(
+    model: ModelFile, model_source: Literal["gguf", "record", "spec"], scenario: Scenario, profile_key: str,
+    profile: HardwareProfile, assumptions: Assumptions, target: Target,
+) -> Estimate:
+    """The estimate for one (scenario, profile) pair; see ``estimate`` for the list form."""
+    a = assumptions
+    shape = _shape(model, a)
+    ctx_seq = _context(model, scenario)
+    base = _base_fields(model, model_source, scenario, profile_key, profile)
+    candidates, failure = _candidates(model, profile, ctx_seq, _parallel_levels(scenario, a), a)
+    if not candidates:
+        assert failure is not None
+        return Estimate(**base, fits=False, configuration="none", verdict="does not fit",
+                        verdict_kind="does_not_fit", reason=_no_fit_reason(model, profile, failure, a))
+    draws = _draw(scenario, _rng(a, scenario, profile_key), a.mc_samples, ctx_seq)
+    best, too_slow = _choose([_perf(shape, target, c, draws, scenario, a) for c in candidates], scenario, a)
+    cand = best.candidate
+    rates = _rates(model, shape, profile, target, best, draws, scenario, ctx_seq, a)
+    fields, wall, devices = _campaign_fields(best, draws, scenario, profile, target, rates, a)
+    fields.update(
+        fits=True, placement=cand.placement, n_gpu_layers=cand.n_gpu_layers, parallel=cand.parallel,
+        n_ctx=cand.n_ctx, ram_bytes=cand.plan.ram_bytes, vram_bytes=cand.plan.vram_bytes,
+        configuration=cand.describe(model.n_layers), backend=target.backend(cand), decode_tok_s=rates.single,
+        batched_decode_tok_s=rates.batched, prefill_tok_s=rates.prefill,
     )
+    fields.update(_verdict(scenario, best, wall, devices, too_slow, a))
+    if not too_slow:
+        energy = fields["energy_kwh"]
+        fields.update(electricity_usd=energy * a.electricity_usd_per_kwh if energy is not None else None,
+                      hardware_usd=devices * profile.price_usd)
+    return Estimate(**base, **fields)
 
 
 def estimate(
@@ -393,11 +447,83 @@ def estimate(
         except HfpError:
             calibration = None
     pub = public if public is not None else public_model()
-    keyed_profiles = _keyed_profiles(profiles)
+    by_key = keyed_profiles(profiles)
     keyed_scenarios = _keyed_scenarios(scenarios)
-    targets = {k: Target.of(p, calibration, pub, a.min_relative_error) for k, p in keyed_profiles.items()}
+    targets = {k: Target.of(p, calibration, pub, a.min_relative_error) for k, p in by_key.items()}
     return [
         estimate_one(model, source, s, pk, p, a, targets[pk])
         for s in keyed_scenarios.values()
-        for pk, p in keyed_profiles.items()
+        for pk, p in by_key.items()
     ]
+
+
+# --- the concurrency curve (for reports) ---------------------------------------------------------------------
+
+
+class CurvePoint(BaseModel):
+    """Predicted decode at one parallel count: aggregate and per-sequence tok/s, the aggregate's band, and
+    whether that many sequences fit in memory (points past the limit are still predicted, for the plot)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch: int
+    aggregate_tok_s: float
+    per_sequence_tok_s: float
+    low: float
+    high: float
+    fits: bool
+    placement: str = Field(description="the placement at this B (more sequences may push layers off the GPU)")
+
+
+class ConcurrencyCurve(BaseModel):
+    """Aggregate decode vs parallel sequences for one (model, scenario, profile), and the B the plan uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str
+    tier: str
+    scenario: str
+    planned_parallel: int | None
+    source: str
+    context: float
+    points: list[CurvePoint]
+
+
+def concurrency_curve(
+    model: ModelInput, scenario: Scenario, profile: HardwareProfile, profile_key: str | None = None,
+    assumptions: Assumptions | None = None, calibration: Calibration | None = None,
+    public: PublicModel | None = None, levels: Sequence[int] | None = None,
+) -> ConcurrencyCurve:
+    """Aggregate decode tok/s at each parallel count (default 1, 2, 4 ... max_parallel) at the scenario's mean
+    context, each at the best placement that fits that many sequences (else the 1-sequence placement), with a
+    band at ``assumptions.band_level`` and the parallel count the campaign plan picks (None: nothing fits)."""
+    a = assumptions or Assumptions()
+    mf, source, _ = _model_of(model)
+    key = profile_key or _slug(profile.name)
+    target = Target.of(profile, calibration, public if public is not None else public_model(), a.min_relative_error)
+    plan = estimate_one(mf, source, scenario, key, profile, a, target)
+    shape = _shape(mf, a)
+    ctx_seq = _context(mf, scenario)
+    ctx = min(scenario.mean_context(), ctx_seq)
+    bs = list(levels) if levels else _parallel_levels(scenario, a.model_copy(update={"parallel": None}))
+    fallback = best_placement(mf, profile, ctx_seq, 1, a)
+    z = _z(a.band_level)
+    points: list[CurvePoint] = []
+    sources: list[str] = []
+    for b in bs:
+        c = best_placement(mf, profile, ctx_seq, b, a)
+        fits = isinstance(c, Candidate)
+        cand = c if isinstance(c, Candidate) else fallback
+        if not isinstance(cand, Candidate):  # not even one sequence fits: the curve has nothing to show
+            break
+        agg = batched_decode_tok_s(shape, target.parts(shape, cand), b, ctx)
+        sigma = max(max(target.sigmas(cand)[0], a.min_relative_error), target.batch_sigma(cand) if b > 1 else 0.0)
+        points.append(CurvePoint(batch=b, aggregate_tok_s=agg, per_sequence_tok_s=agg / b,
+                                 low=agg * math.exp(-z * sigma), high=agg * math.exp(z * sigma), fits=fits,
+                                 placement=cand.describe(mf.n_layers)))
+        sources.append(target.batch_source(cand))
+    return ConcurrencyCurve(
+        profile=key, tier=profile.tier, scenario=scenario.name, planned_parallel=plan.parallel if plan.fits else None,
+        source="predicted:roofline+" + "+".join(dict.fromkeys(sources or ["none"])), context=ctx, points=points,
+    )
+

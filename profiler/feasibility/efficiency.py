@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from profiler.feasibility.model import ModelShape
 from profiler.feasibility.public_model import (
     BACKENDS,
+    BW_REF_GBPS,
     PUBLIC_CSV,
+    DeviceFacts,
     PublicModel,
     PublicResult,
     load_public,
@@ -24,8 +27,11 @@ from profiler.feasibility.public_model import (
 POOLED = "pooled"
 # llama-bench's tg128 decodes 128 tokens from an empty context: the mean context of a step is 64 tokens.
 TG_MEAN_CONTEXT = 64
+# the summary's reference model: a dense 32-layer 8B at 4.9 bits per weight (decode's share of peak is the same for
+# every dense model, a MoE model's is 1/rho of it; the fixed time per step depends on its layers)
+_REF_SHAPE = ModelShape(params=8e9, weight_bytes=4.9e9, kv_full=131072.0, n_layers=32)
 
-__all__ = ["BACKENDS", "POOLED", "PUBLIC_CSV", "TG_MEAN_CONTEXT", "Efficiency", "PublicResult", "load_public",
+__all__ = ["POOLED", "PUBLIC_CSV", "TG_MEAN_CONTEXT", "Efficiency", "PublicResult", "load_public",
            "public_efficiencies", "public_rows"]
 
 
@@ -49,6 +55,12 @@ class Efficiency(BaseModel):
     source_f: str
     n_rows_bw: int = 0
     n_rows_f: int = 0
+    tau_layer_s: float | None = Field(
+        default=None, ge=0, description="fixed decode-step time per layer (a ladder calibration, fitted across "
+        "sizes): a model's t0 is tau_layer_s x its layers; None: t0_s for every model")
+    eta_batch: float | None = Field(
+        default=None, gt=0, description="batched-decode FLOP rate as a share of the effective prefill FLOP rate "
+        "(None: the public batched factor of the backend, profiler.feasibility.batched)")
 
     @property
     def is_public(self) -> bool:
@@ -59,11 +71,12 @@ class Efficiency(BaseModel):
 def public_summary(model: PublicModel, backend: str) -> Efficiency:
     """The public model's factors for ``backend`` (pooled ones when the public rows have none of it)."""
     d = model.decode
+    at_ref = model.bandwidth_bps(DeviceFacts(backend, BW_REF_GBPS), _REF_SHAPE) / (BW_REF_GBPS * 1e9)
     mine = model.has_backend(backend, "decode")
     label = f"public-{backend}" if mine else f"public-{POOLED}"
     label_f = f"public-{backend}" if model.has_backend(backend, "prefill") else f"public-{POOLED}"
     return Efficiency(
-        backend=backend, eta_bw=d.eta.get(backend, d.eta_pooled),
+        backend=backend, eta_bw=at_ref,
         t0_s=32 * d.tau_layer_s.get(backend, d.tau_layer_pooled_s),
         sigma_bw=model.sigma(backend, "decode"), sigma_f=model.sigma(backend, "prefill"),
         source_bw=label, source_f=label_f, n_rows_bw=model.n_rows_decode.get(backend, 0),

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from profiler.feasibility.assumptions import Assumptions
 from profiler.feasibility.calibration import Calibration
+from profiler.feasibility.campaign import keyed_profiles
 from profiler.feasibility.model import ModelShape, t_decode_step
 from profiler.feasibility.placement import Candidate, best_placement
 from profiler.feasibility.public_model import PublicModel, public_model
@@ -116,14 +117,12 @@ def frontier(
 ) -> list[FrontierPoint]:
     """For every profile and quantization, the largest dense model that fits (at ``frontier_context``, one
     sequence) and its predicted single-stream decode rate."""
-    from profiler.feasibility.campaign import _keyed_profiles
-
     a = assumptions or Assumptions()
     pub = public if public is not None else public_model()
     for q in quants:
         bits_per_weight(q)  # refuse an unknown name before any work
     out = []
-    for key, profile in _keyed_profiles(profiles).items():
+    for key, profile in keyed_profiles(profiles).items():
         target = Target.of(profile, calibration, pub, a.min_relative_error)
         out += [frontier_one(key, profile, q, a, target) for q in quants]
     return out

@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict
 from profiler import synth
 from profiler.errors import ConfigError
 from profiler.feasibility.calibration import (
+    BW_CAP,
     Calibration,
     CalibrationPoint,
+    HostFingerprint,
     Observation,
     fit_device,
     observations,
@@ -34,10 +36,14 @@ from profiler.feasibility.calibration import (
     reference,
 )
 from profiler.feasibility.model import ModelShape
-from profiler.models import ModelFile, cache_dir
-from profiler.record import RunRecord, WorkloadPoint
+from profiler.files import cache_dir, write_atomic
+from profiler.models import inspect
+from profiler.record import RunRecord, WorkloadPoint, load_document, new_id
+from profiler.schema.model import ModelFile
+from profiler.schema.units import GiB
 
-LADDER_SCHEMA_VERSION = 1
+LADDER_SCHEMA_VERSION = 2
+LADDER_SCHEMA_READ = (1, 2)  # version 2 only added fields with defaults: version 1 records still load
 
 
 class Rung(BaseModel):
@@ -48,27 +54,46 @@ class Rung(BaseModel):
     preset: str
     type: str = "Q4_K_M"
     n_layers: int | None = None
+    n_vocab: int | None = None  # a smaller vocabulary (for a rung cut to a few layers, see DEFAULT_LADDER)
 
     @property
     def label(self) -> str:
-        """``preset[/Nl]:type``."""
-        return f"{self.preset}{f'/{self.n_layers}l' if self.n_layers else ''}:{self.type}"
+        """``preset[/Nl][/vN]:type``."""
+        return (f"{self.preset}{f'/{self.n_layers}l' if self.n_layers else ''}"
+                f"{f'/v{self.n_vocab}' if self.n_vocab else ''}:{self.type}")
+
+    @property
+    def file_name(self) -> str:
+        """Name of the rung's synthetic file (before type, seed and shape hash)."""
+        return (f"ladder-{self.preset}{f'-{self.n_layers}l' if self.n_layers else ''}"
+                f"{f'-v{self.n_vocab}' if self.n_vocab else ''}")
 
     def shape(self) -> synth.Shape:
         """The rung's shape."""
-        base = synth.PRESETS[self.preset].shape
-        return synth.with_overrides(base, n_layers=self.n_layers) if self.n_layers else base
+        return synth.with_overrides(synth.PRESETS[self.preset].shape, n_layers=self.n_layers, n_vocab=self.n_vocab)
 
 
-# 0.5B, 1.5B, 3B and 8B dense, and Qwen3-30B-A3B's layer shape with 12 of its 48 layers (128 experts, 8 used,
-# ~4.6 GiB): spans 0.4-4.6 GiB of weights. Sized for 10 minutes on an unloaded 2-core machine (not yet
-# verified: the only full run so far, on a 2-core VM shared with other jobs at load 8-12, took 17.6 minutes).
+# 1B, 1.5B, 3B and 8B dense, and Qwen3-30B-A3B's layer shape with 12 of its 48 layers (128 experts, 8 used)
+# and a 32k vocabulary (~4.2 GiB): spans 0.8-4.6 GiB of weights, all in Q4_K (K-quant) kernels. The MoE rung's
+# vocabulary is cut because with 12 layers its 151,936-token embedding and output matrices would be half of
+# the parameters a token uses (a fifth in the real 48-layer model), and the roofline charges the input
+# embedding (a row lookup) and, in prefill, the output layer (run for the last token only) as if multiplied;
+# at 32k they are a sixth, as in the dense rungs. Qwen2.5-0.5B is left out: its
+# n_embd (896) is not a multiple of 256, so "Q4_K_M" is mostly Q5_0/Q8_0 there (as in llama.cpp's own files),
+# other kernels than the rest of the ladder. Sized for 10 minutes on an idle 2-core machine with the files built
+# (see docs/validation-local.md for the measured duration).
 DEFAULT_LADDER: tuple[Rung, ...] = (
-    Rung(preset="qwen2.5-0.5b"), Rung(preset="qwen2.5-1.5b"), Rung(preset="llama-3.2-3b"),
-    Rung(preset="llama-3.1-8b"), Rung(preset="qwen3-30b-a3b", n_layers=12),
+    Rung(preset="llama-3.2-1b"), Rung(preset="qwen2.5-1.5b"), Rung(preset="llama-3.2-3b"),
+    Rung(preset="llama-3.1-8b"), Rung(preset="qwen3-30b-a3b", n_layers=12, n_vocab=32768),
 )
-QUICK_LADDER: tuple[Rung, ...] = (Rung(preset="qwen2.5-0.5b"), Rung(preset="qwen2.5-1.5b"),
-                                  Rung(preset="qwen3-30b-a3b", n_layers=4))
+QUICK_LADDER: tuple[Rung, ...] = (Rung(preset="llama-3.2-1b"), Rung(preset="qwen2.5-1.5b"),
+                                  Rung(preset="qwen3-30b-a3b", n_layers=4, n_vocab=32768))
+# parallel 1 measures single-stream decode (prompt 64, 16 steps: the median step is robust) and prefill; the
+# batched levels decode 8 steps from 8-token prompts: enough for the batched compute rate, and their prefills
+# (8 x B tokens) add prefill points of other lengths at little cost
+DEFAULT_PARALLEL: tuple[int, ...] = (1, 4, 16)
+PROMPT_TOKENS, OUTPUT_TOKENS = 64, 16
+BATCH_PROMPT_TOKENS, BATCH_OUTPUT_TOKENS = 8, 8
 RAM_SHARE = 0.6  # a rung's weights (mapped + a repacked copy) must stay under this share of available RAM
 
 
@@ -85,6 +110,7 @@ class LadderRung(BaseModel):
     write_s: float | None = None  # None when the file was reused
     measure_s: float
     record_path: str | None = None
+    model: ModelFile | None = None  # the rung's GGUF as described (so a ladder record is self-contained)
 
 
 class LadderPoint(BaseModel):
@@ -104,10 +130,16 @@ class LadderResult(BaseModel):
     schema_version: int = LADDER_SCHEMA_VERSION
     id: str
     host: str
+    fingerprint: HostFingerprint | None = None
     started: str
-    duration_s: float
+    duration_s: float  # the whole ladder: building files on first use plus measuring
+    build_s: float = 0.0  # writing synthetic files (0 when every file was reused)
+    measure_s: float = 0.0  # loading and measuring every rung
     prompt_tokens: int
     output_tokens: int
+    batch_prompt_tokens: int = BATCH_PROMPT_TOKENS
+    batch_output_tokens: int = BATCH_OUTPUT_TOKENS
+    repetitions: int = 1
     parallel: list[int]
     rungs: list[LadderRung]
     skipped: list[str] = []
@@ -117,11 +149,15 @@ class LadderResult(BaseModel):
 
     def save(self, path: Path | None = None) -> Path:
         """Write the ladder record (``<cache>/calibration/<id>.ladder.json``) and its calibration beside it."""
-        from profiler.files import write_atomic
-
         target = Path(path) if path else cache_dir() / "calibration" / f"{self.id}.ladder.json"
         self.calibration.save(target.with_name(target.name.replace(".ladder.json", "") + ".json"))
         return write_atomic(target, self.model_dump_json(indent=1))
+
+    @classmethod
+    def load(cls, path: Path | str) -> LadderResult:
+        """Read a saved ladder record (``profiler.record``'s load path: one ``ConfigError`` naming the file)."""
+        return load_document(cls, path, "ladder record", LADDER_SCHEMA_READ, ConfigError,
+                             missing="no such ladder record")
 
 
 def fitting_rungs(rungs: tuple[Rung, ...] | list[Rung], ram_available: int | None = None
@@ -132,34 +168,36 @@ def fitting_rungs(rungs: tuple[Rung, ...] | list[Rung], ram_available: int | Non
     for r in rungs:
         size = synth.planned_bytes(synth.tensor_plan(r.shape(), r.type))
         if 2 * size > RAM_SHARE * ram:
-            skipped.append(f"{r.label}: {2 * size / synth.GiB:.1f} GiB with a repacked copy > "
-                           f"{RAM_SHARE:.0%} of {ram / synth.GiB:.1f} GiB available")
+            skipped.append(f"{r.label}: {2 * size / GiB:.1f} GiB with a repacked copy > "
+                           f"{RAM_SHARE:.0%} of {ram / GiB:.1f} GiB available")
         else:
             keep.append(r)
     return keep, skipped
 
 
 def parse_rungs(text: str) -> list[Rung]:
-    """``preset[/Nl][:TYPE],...`` -> rungs."""
+    """``preset[/Nl][/vN][:TYPE],...`` -> rungs."""
     rungs = []
     for item in (s.strip() for s in text.split(",") if s.strip()):
         name, _, ftype = item.partition(":")
-        preset, _, layers = name.partition("/")
+        preset, *cuts = name.split("/")
         preset = preset.lower()
         if preset not in synth.PRESETS:
             raise ConfigError(f"ladder: no preset {preset!r}; `hfp synth --list` shows them")
         ftype = (ftype or "Q4_K_M").upper()
         if ftype not in synth.SYNTH_TYPES:
             raise ConfigError(f"ladder: type {ftype!r} is not offered ({', '.join(synth.SYNTH_TYPES)})")
-        n = None
-        if layers:
-            try:
-                n = int(layers.rstrip("l"))
-            except ValueError:
-                raise ConfigError(f"ladder: {item!r}: layers are written /12l") from None
-            if n < 1:
-                raise ConfigError(f"ladder: {item!r}: at least one layer")
-        rungs.append(Rung(preset=preset, type=ftype, n_layers=n))
+        found: dict[str, int] = {}
+        for cut in cuts:
+            key, digits = ("n_vocab", cut[1:]) if cut.startswith("v") else ("n_layers", cut.removesuffix("l"))
+            if not (digits.isascii() and digits.isdigit()) or int(digits) < 1 or key in found:
+                raise ConfigError(f"ladder: {item!r}: layers are written /12l and a vocabulary /v32768")
+            found[key] = int(digits)
+        if found.get("n_vocab", 1024) < 1024:
+            raise ConfigError(f"ladder: {item!r}: a vocabulary of at least 1024 tokens (the tokenizer is cut to it)")
+        rung = Rung(preset=preset, type=ftype, **found)
+        rung.shape()  # a cut the shape cannot take (a vocabulary of 3 tokens ...) is refused here, in one line
+        rungs.append(rung)
     if not rungs:
         raise ConfigError("ladder: no rungs given")
     return rungs
@@ -168,23 +206,35 @@ def parse_rungs(text: str) -> list[Rung]:
 Measure = Callable[[ModelFile, list[WorkloadPoint]], tuple[RunRecord, Path | None]]
 
 
-def run_ladder(rungs: list[Rung], measure: Measure, prompt_tokens: int = 64, output_tokens: int = 16,
-               parallel: tuple[int, ...] = (1, 4), skipped: list[str] | None = None,
-               progress: Callable[[str], None] | None = None) -> LadderResult:
-    """Build (or reuse) each rung, measure it with ``measure`` and fit one calibration to every point."""
-    from profiler.models import inspect
+def ladder_points(parallel: tuple[int, ...] | list[int], prompt_tokens: int = PROMPT_TOKENS,
+                  output_tokens: int = OUTPUT_TOKENS) -> list[WorkloadPoint]:
+    """The points measured on every rung: parallel 1 at ``prompt_tokens`` + ``output_tokens``, each higher
+    level at ``BATCH_PROMPT_TOKENS`` + ``BATCH_OUTPUT_TOKENS`` (short: a batched step costs B tokens of compute)."""
+    return [WorkloadPoint(prompt_tokens=prompt_tokens, output_tokens=output_tokens, parallel=p) if p == 1 else
+            WorkloadPoint(prompt_tokens=BATCH_PROMPT_TOKENS, output_tokens=BATCH_OUTPUT_TOKENS, parallel=p)
+            for p in sorted(set(parallel))]
 
+
+def run_ladder(rungs: list[Rung], measure: Measure, prompt_tokens: int = PROMPT_TOKENS,
+               output_tokens: int = OUTPUT_TOKENS, parallel: tuple[int, ...] = DEFAULT_PARALLEL,
+               skipped: list[str] | None = None, progress: Callable[[str], None] | None = None,
+               repetitions: int = 1) -> LadderResult:
+    """Build (or reuse) each rung, measure it with ``measure`` and fit one calibration to every point."""
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
-    points = [WorkloadPoint(prompt_tokens=prompt_tokens, output_tokens=output_tokens, parallel=p) for p in parallel]
+    points = ladder_points(parallel, prompt_tokens, output_tokens)
     records: list[tuple[str, RunRecord]] = []
     measured: list[LadderRung] = []
+    build_s = 0.0
     for r in rungs:
         if progress:
             progress(f"writing {r.label}")
-        built = synth.build(r.shape(), r.type, name=f"ladder-{r.preset}" + (f"-{r.n_layers}l" if r.n_layers else ""),
-                            preset=None if r.n_layers else r.preset, source=synth.PRESETS[r.preset].source)
+        t_build = time.perf_counter()
+        cut = r.n_layers or r.n_vocab
+        built = synth.build(r.shape(), r.type, name=r.file_name, preset=None if cut else r.preset,
+                            source=synth.PRESETS[r.preset].source)
         model = inspect(built.path, with_hash=False)
+        build_s += time.perf_counter() - t_build
         if progress:
             progress(f"measuring {r.label}")
         t0 = time.perf_counter()
@@ -193,21 +243,24 @@ def run_ladder(rungs: list[Rung], measure: Measure, prompt_tokens: int = 64, out
         measured.append(LadderRung(rung=r.label, file=str(built.path), params=model.params,
                                    weight_bytes=model.tensor_bytes, write_s=None if built.reused
                                    else built.manifest.write_s, measure_s=round(time.perf_counter() - t0, 1),
-                                   record_path=str(path) if path else None))
-    calibration, ladder_points = fit_records(records)
-    ident = started.strftime("%Y%m%dT%H%M%SZ") + "-ladder"
-    calibration = calibration.model_copy(update={"record_id": ident})
+                                   record_path=str(path) if path else None, model=model))
+    calibration, fitted = fit_records(records)
+    ident = new_id(None, "ladder", at=started)
+    duration = round(time.perf_counter() - t_start, 1)
+    calibration = calibration.model_copy(update={
+        "record_id": ident, "notes": calibration.notes + [f"ladder took {duration:.0f} s ({build_s:.0f} s building)"]})
     return LadderResult(
-        id=ident, host=records[0][1].host.hostname, started=started.isoformat(timespec="seconds"),
-        duration_s=round(time.perf_counter() - t_start, 1), prompt_tokens=prompt_tokens,
-        output_tokens=output_tokens, parallel=list(parallel), rungs=measured, skipped=skipped or [],
-        calibration=calibration, points=ladder_points,
+        id=ident, host=records[0][1].host.hostname, fingerprint=calibration.fingerprint,
+        started=started.isoformat(timespec="seconds"), duration_s=duration, build_s=round(build_s, 1),
+        measure_s=round(sum(m.measure_s for m in measured), 1), prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens, repetitions=repetitions, parallel=sorted(set(parallel)), rungs=measured,
+        skipped=skipped or [], calibration=calibration, points=fitted,
     )
 
 
 def fit_records(records: list[tuple[str, RunRecord]]) -> tuple[Calibration, list[LadderPoint]]:
-    """One ``t0``, ``eta_bw*BW``, ``eta_f*F`` for every decode and prefill point of several records (one host,
-    one backend), minimising squared log errors as ``calibration.fit`` does."""
+    """One ``t0``, ``eta_bw*BW``, ``eta_f*F`` and batched ratio ``eta_batch`` for every decode and prefill point
+    of several records (one host, one backend), minimising squared log errors as ``calibration.fit`` does."""
     if not records:
         raise ConfigError("ladder: nothing measured")
     data: list[tuple[str, ModelShape, int, Observation]] = []
@@ -221,20 +274,22 @@ def fit_records(records: list[tuple[str, RunRecord]]) -> tuple[Calibration, list
     prefill = [d for d in data if d[3].kind == "prefill"]
     f0 = float(np.median([d[3].prompt_tokens * d[3].parallel * 2 * d[1].flop_params / d[3].measured_s
                           for d in prefill] or [1e11]))
-    dev, fitted, rms = fit_device([(s, ub, o) for _, s, ub, o in data], a0, f0)
-    points = [LadderPoint(rung=label, point=p) for (label, _, _, _), p in zip(data, fitted)]
     first = records[0][1]
     backend = record_backend(first)
     bw_ref, f_ref, ref_source = reference(first, backend)
+    dev, fitted, rms, eta_batch = fit_device([(s, ub, o) for _, s, ub, o in data], a0, f0, backend,
+                                             BW_CAP * bw_ref * 1e9 if bw_ref else None, per_layer=True)
+    points = [LadderPoint(rung=label, point=p) for (label, _, _, _), p in zip(data, fitted)]
     calibration = Calibration(
         record_id="ladder", host=first.host.hostname, model="ladder: " + ", ".join(label for label, _ in records),
-        backend=backend, t0_s=dev.t0_s, bandwidth_eff_gbps=dev.bandwidth_bps / 1e9, flops_eff_tflops=dev.flops / 1e12,
+        backend=backend, t0_s=32 * dev.t0_s, tau_layer_s=dev.t0_s, bandwidth_eff_gbps=dev.bandwidth_bps / 1e9,
+        flops_eff_tflops=dev.flops / 1e12,
         reference_bandwidth_gbps=bw_ref, reference_tflops=f_ref, reference_source=ref_source,
         eta_bw=dev.bandwidth_bps / (bw_ref * 1e9) if bw_ref else None,
-        eta_f=dev.flops / (f_ref * 1e12) if f_ref else None,
+        eta_f=dev.flops / (f_ref * 1e12) if f_ref else None, eta_batch=eta_batch,
         points=[p.point for p in points], rel_rms=rms, n_decode=len(decode), n_prefill=len(prefill),
         notes=[f"ladder of {len(records)} synthetic models ({synth.SYNTH_LABEL})"],
-        source="calibration:local-ladder",
+        source="calibration:local-ladder", fingerprint=HostFingerprint.of(first.host),
     )
     return calibration, points
 

@@ -2,12 +2,19 @@
 
 Owns the formulas of ``docs/performance-model.md``::
 
-    t_decode_step(B, ctx) = t0 + max((W_read(B) + B*ctx*k) / BW_eff, B*2*P_active / F_eff)
+    t_decode_step(B, ctx) = t0 + (max(M, C1)^p + C_B^p)^(1/p)    (p = inf: t0 + max(M, C1 + C_B))
+        M   = (W_read(B) + B*kv_read(ctx)) / BW_eff    (weights once per step, each sequence's KV at its depth)
+        C1  = 2*P_active / F_eff                       (the first sequence: the single-stream roofline's compute)
+        C_B = (B-1)*2*P_active / F_batch               (the other B-1 tokens at the batched-decode FLOP rate)
     t_prefill(n)          = n*2*P_active / F_eff      (never faster than reading the weights once per ubatch)
 
 where, for a mixture-of-experts model, ``W_read(B)`` is the shared weights plus the experts a step of ``B``
-sequences touches (``expected_experts``), and the split of a partially offloaded model into a GPU part and a
-CPU part whose times add. Effective bandwidth/FLOPS and ``t0`` come from ``public_model`` or a local
+sequences touches (``expected_experts`` over an effective expert count ``s*E``, ``s`` = ``Device.expert_spread``),
+so at ``B = 1`` the step is exactly the single-stream roofline ``t0 + max(M, C1)``; and the split of a partially
+offloaded model into a GPU part and a CPU part whose times add. ``kv_read(ctx)`` charges sliding-window layers at
+most their window. ``p`` (the overlap exponent), ``F_batch`` and ``s`` come from ``batched`` (public batched
+results) or a local calibration; a ``Device`` without them uses ``p = inf``, ``F_batch = F_eff`` and ``s = 1``
+(uniform routing). Effective bandwidth/FLOPS and ``t0`` come from ``public_model`` or a local
 calibration. It must not choose configurations, read files or know about campaigns; inputs are plain numbers.
 """
 
@@ -18,20 +25,21 @@ from typing import TypeVar
 
 import numpy as np
 
-from profiler.models import ModelFile
+from profiler.schema.model import ModelFile
 
 # Times accept and return floats or NumPy arrays (Monte Carlo draws are evaluated in one call).
 Num = TypeVar("Num", float, np.ndarray)
 
 
-def expected_experts(n_experts: int, n_used: int, batch: Num) -> Num:
-    """Expected number of distinct experts a layer runs for ``batch`` tokens that each pick ``n_used`` of
-    ``n_experts`` independently and uniformly: ``E * (1 - (1 - k/E)^B)`` (``k`` at B = 1, all ``E`` as B grows).
-    Real routers are not uniform (some experts are popular), so this is an upper bound on the distinct experts
-    and batched decode of MoE models is, if anything, predicted slightly pessimistically."""
+def expected_experts(n_experts: int, n_used: int, batch: Num, spread: float = 1.0) -> Num:
+    """Expected number of distinct experts a layer runs for ``batch`` tokens that each pick ``n_used`` experts
+    independently and uniformly among ``E_eff = max(k, spread*E)``: ``E_eff * (1 - (1 - k/E_eff)^B)`` (``k`` at
+    B = 1). ``spread = 1`` is uniform routing over all ``E`` (an upper bound); real routers concentrate on popular
+    experts, which ``spread < 1`` (fitted on public batched MoE results, ``batched``) stands for."""
     if n_experts <= 0:
         return 0.0 * batch
-    return n_experts * (1.0 - (1.0 - n_used / n_experts) ** batch)  # type: ignore[no-any-return]
+    e_eff = max(float(n_used), spread * n_experts) if n_used > 0 else float(n_experts)
+    return e_eff * (1.0 - (1.0 - n_used / e_eff) ** batch)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class ModelShape:
     n_experts: int = 0
     n_experts_used: int = 0
     quant: str = ""  # llama.cpp file type (Q4_K_M, Q4_0, MXFP4 ...), for the public quantization factors
+    # cells past the window a sliding-window layer's cache holds and attention scans: llama.cpp sizes the SWA
+    # cache n_swa + n_ubatch per sequence (src/llama-kv-cache-iswa.cpp) and masks, not skips, the extra cells
+    swa_slack: int = 0
 
     @classmethod
     def of(cls, model: ModelFile, type_k: str = "f16", type_v: str = "f16") -> ModelShape:
@@ -77,22 +88,23 @@ class ModelShape:
         """Parameters whose weights a token multiplies: the active ones (all of them for a dense model)."""
         return self.active_params if self.active_params is not None else self.params
 
-    def read_fraction(self, batch: Num) -> Num:
+    def read_fraction(self, batch: Num, spread: float = 1.0) -> Num:
         """Share of the weight bytes a decode step of ``batch`` sequences reads: 1 for a dense model; for a MoE
-        model the shared bytes plus the expected distinct experts' (``expected_experts``)."""
+        model the shared bytes plus the expected distinct experts' (``expected_experts`` at ``spread``)."""
         if not self.is_moe or not self.weight_bytes:
             return 1.0 + 0.0 * batch  # type: ignore[return-value]
-        touched = expected_experts(self.n_experts, self.n_experts_used, batch) / self.n_experts
+        touched = expected_experts(self.n_experts, self.n_experts_used, batch, spread) / self.n_experts
         shared = self.weight_bytes - self.expert_bytes
         return (shared + self.expert_bytes * touched) / self.weight_bytes  # type: ignore[no-any-return]
 
-    def weights_read(self, batch: float = 1.0) -> float:
+    def weights_read(self, batch: float = 1.0, spread: float = 1.0) -> float:
         """Weight bytes one decode step of ``batch`` sequences reads."""
-        return float(self.weight_bytes * self.read_fraction(batch))
+        return float(self.weight_bytes * self.read_fraction(batch, spread))
 
     def kv_read_bytes(self, ctx: Num) -> Num:
-        """KV bytes one sequence reads per decode step at context ``ctx``."""
-        swa_ctx = np.minimum(ctx, self.window) if self.window else ctx
+        """KV bytes one sequence reads per decode step at context ``ctx`` (sliding-window layers: at most their
+        window plus ``swa_slack``)."""
+        swa_ctx = np.minimum(ctx, self.window + self.swa_slack) if self.window else ctx
         return self.kv_full * ctx + self.kv_swa * swa_ctx  # type: ignore[no-any-return]
 
 
@@ -104,6 +116,16 @@ class Device:
     bandwidth_bps: float  # eta_bw * BW, bytes/s
     flops: float  # eta_f * F, FLOP/s
     t0_s: float = 0.0  # fixed time per decode step (per ubatch in prefill)
+    batch_flops: float | None = None  # FLOP/s of a decode step's compute term (None: ``flops``)
+    overlap: float | None = None  # exponent p of (max(M, C1)^p + C_B^p)^(1/p) (None: plain max, full overlap)
+    # MoE routing concentration of batched decode, E_eff / E (1: uniform over all experts). A property of routers,
+    # not of the processor, carried here with the other batched factors so every caller of t_decode_step gets it
+    expert_spread: float = 1.0
+
+    @property
+    def decode_flops(self) -> float:
+        """FLOP/s of the compute term of a decode step of several tokens."""
+        return self.batch_flops if self.batch_flops else self.flops
 
 
 @dataclass(frozen=True)
@@ -138,17 +160,45 @@ def split(shape: ModelShape, gpu: Device | None, cpu: Device | None, n_gpu_layer
     return parts
 
 
+def overlap(memory_s: Num, compute_s: float | np.ndarray, p: float | None) -> Num:
+    """Time of a step whose memory and compute parts overlap imperfectly: ``(M^p + C^p)^(1/p)``; ``p`` None or
+    infinite is full overlap, ``max(M, C)``; ``p = 1`` is no overlap, ``M + C``."""
+    if p is None or not np.isfinite(p):
+        return np.maximum(memory_s, compute_s)  # type: ignore[return-value]
+    big = np.maximum(np.maximum(memory_s, compute_s), 1e-30)  # scaled, so large p does not overflow
+    return big * ((memory_s / big) ** p + (compute_s / big) ** p) ** (1.0 / p)  # type: ignore[return-value]
+
+
+def combine(memory_s: Num, single_s: float | np.ndarray, extra_s: float | np.ndarray, p: float | None) -> Num:
+    """Time of a decode step from its memory time, the first sequence's compute and the other sequences' compute:
+    ``(max(M, C1)^p + C_B^p)^(1/p)``; with ``p`` None or infinite (a plain roofline device) ``max(M, C1 + C_B)``,
+    so such a device never beats its compute roofline."""
+    if p is None or not np.isfinite(p):
+        return np.maximum(memory_s, single_s + extra_s)  # type: ignore[return-value]
+    return overlap(np.maximum(memory_s, single_s), extra_s, p)  # type: ignore[arg-type,return-value]
+
+
 def t_decode_step(shape: ModelShape, parts: list[Part], batch: int, ctx: Num) -> Num:
-    """Seconds for one decode step of ``batch`` sequences at context ``ctx``: the parts' times add. A MoE
-    model's parts read their shared bytes plus the experts the step touches (``ModelShape.read_fraction``)."""
+    """Seconds for one decode step of ``batch`` sequences, each at context ``ctx``: the parts' times add. A MoE
+    model's parts read their shared bytes plus the experts the step touches (``ModelShape.read_fraction``).
+    The first sequence costs the single-stream roofline ``max(M, C1)`` (so B = 1 is exactly the public
+    single-sequence model); the other ``batch - 1`` tokens add compute at the batched-decode FLOP rate
+    (``Device.decode_flops``), combined with it by the overlap exponent."""
     total = 0.0 * ctx
     kv = shape.kv_read_bytes(ctx)
-    read = shape.read_fraction(float(batch))
+    flop = 2.0 * shape.flop_params
     for p in parts:
+        read = shape.read_fraction(float(batch), p.device.expert_spread)
         memory_s = (p.weight_bytes * read + batch * kv * p.kv_fraction) / p.device.bandwidth_bps
-        compute_s = batch * 2.0 * shape.flop_params * p.flop_fraction / p.device.flops
-        total = total + p.device.t0_s + np.maximum(memory_s, compute_s)
+        single_s = flop * p.flop_fraction / p.device.flops
+        extra_s = (batch - 1) * flop * p.flop_fraction / p.device.decode_flops
+        total = total + p.device.t0_s + combine(memory_s, single_s, extra_s, p.device.overlap)
     return total
+
+
+def batched_decode_tok_s(shape: ModelShape, parts: list[Part], batch: int, ctx: float) -> float:
+    """Aggregate decode rate (tokens/s summed over sequences) of ``batch`` sequences each at context ``ctx``."""
+    return batch / float(t_decode_step(shape, parts, batch, ctx))
 
 
 def t_prefill(shape: ModelShape, parts: list[Part], n_tokens: Num, n_ubatch: int = 512) -> Num:

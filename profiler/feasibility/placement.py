@@ -12,8 +12,8 @@ from typing import Literal
 
 from profiler import memory
 from profiler.feasibility.assumptions import Assumptions
-from profiler.models import ModelFile
 from profiler.profiles import HardwareProfile
+from profiler.schema.model import ModelFile
 
 GB = 1e9  # profile memory sizes are decimal GB, as `hfp hardware --save` writes them
 Placement = Literal["full_offload", "partial_offload", "cpu"]

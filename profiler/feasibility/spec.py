@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from profiler.config import load_yaml_model
 from profiler.errors import ConfigError
-from profiler.models import ModelFile
+from profiler.schema.model import ModelFile
 
 # Effective bits per weight of llama.cpp's quantization mixes, from the file sizes `llama-quantize --help`
 # lists for Llama-3-8B (8.03e9 parameters; sizes in GiB): bpw = GiB * 2^30 * 8 / 8.03e9.
@@ -64,6 +64,10 @@ class ModelSpec(BaseModel):
     n_ff: int | None = Field(default=None, gt=0, le=100_000_000)
     vocab: int = Field(default=32000, gt=0, le=100_000_000)
     context_length: int = Field(default=8192, gt=0, le=1_000_000_000)
+    sliding_window: int | None = Field(default=None, gt=0, le=1_000_000_000,
+                                       description="tokens a sliding-window layer attends to (Gemma 3: 1024)")
+    swa_period: int = Field(default=1, gt=0, le=100_000, description="with sliding_window: every Nth layer is "
+                            "global, the rest windowed (Gemma 3: 6; 1: every layer windowed, Mistral v0.1)")
 
     @model_validator(mode="after")
     def _weights(self) -> ModelSpec:
@@ -114,6 +118,49 @@ class ModelSpec(BaseModel):
             # the same bits per weight for experts and shared tensors (a spec does not say otherwise)
             n_experts=n_exp, n_experts_used=n_used, expert_params=int(expert_params),
             expert_bytes=int(weights * expert_params / self.params),
+            sliding_window=self.sliding_window, swa_layers=self._swa_layers(),
+        )
+
+    def _swa_layers(self) -> list[bool]:
+        """Which layers attend to a window: all but every ``swa_period``-th (all of them with period 1)."""
+        if not self.sliding_window:
+            return []
+        if self.swa_period <= 1:
+            return [True] * self.layers
+        return [(i + 1) % self.swa_period != 0 for i in range(self.layers)]
+
+
+class PublishedShape(BaseModel):
+    """The model columns shared by the public results files (``llamacpp-public.csv``, the batched one): a model's
+    name, quantization and shape as published. Rows extend it with their device facts and rates."""
+
+    model: str
+    quant: str
+    params: float
+    active_params: float | None = None
+    weight_bytes: float
+    layers: int
+    kv_heads: int
+    head_dim: int
+    experts: int | None = None
+    experts_used: int | None = None
+    sliding_window: int | None = None
+
+    @property
+    def is_moe(self) -> bool:
+        """A mixture-of-experts model (fewer active than total parameters)."""
+        return self.active_params is not None and self.active_params < self.params
+
+    def spec(self, sliding_window: int | None = None, swa_period: int = 1) -> ModelSpec:
+        """The row's model as a spec (weights bytes as published, same bits per weight for every tensor); the
+        sliding window only where the caller passes it."""
+        moe = self.is_moe
+        return ModelSpec(
+            name=self.model, params=self.params, weights_bytes=self.weight_bytes, layers=self.layers,
+            kv_heads=self.kv_heads, head_dim=self.head_dim, active_params=self.active_params if moe else None,
+            experts=self.experts if moe and self.experts_used else None,
+            experts_used=self.experts_used if moe and self.experts else None,
+            sliding_window=sliding_window, swa_period=swa_period,
         )
 
 

@@ -1,17 +1,20 @@
 """A hardware profile as the roofline sees it: its processors, the efficiencies that apply to each, and the
 ``Device`` (effective bandwidth, FLOPS, fixed step time) each one is for a given model.
 
-Owns the choice of efficiency factors for each processor of a profile, in DESIGN.md's order: the local
-calibration when its backend matches, else the public model (``public_model``: fitted factors applied to the
-processor's declared facts, for every backend the public rows cover), else the profile's own declared
-efficiency, else the public model's pooled factors. It must not choose configurations.
+Owns the choice of efficiency factors for each processor of a profile, in the order of docs/performance-model.md
+("Efficiency factors"): the local calibration when its backend matches, else the public model (``public_model``:
+fitted factors applied to the processor's declared facts, for every backend the public rows cover), else the
+profile's own declared efficiency, else the public model's pooled factors; and the batched-decode factors
+(``batched``: the calibration's ``eta_batch`` if it has one, else the public batched fit). It must not choose
+configurations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from profiler.feasibility.calibration import Calibration
+from profiler.feasibility.batched import batched_factors
+from profiler.feasibility.calibration import Calibration, calibration_for
 from profiler.feasibility.efficiency import Efficiency, public_summary
 from profiler.feasibility.model import Device, ModelShape, Part, split
 from profiler.feasibility.placement import Candidate
@@ -50,7 +53,14 @@ class Processor:
     public: PublicModel
 
     def device(self, shape: ModelShape) -> Device:
-        """The roofline device this processor is for ``shape``."""
+        """The roofline device this processor is for ``shape``, with its batched-decode compute rate and overlap
+        (``batched``: a calibration's ``eta_batch`` when it has one, else the public batched factors)."""
+        factors = batched_factors(self.facts.backend)
+        ratio = self.eff.eta_batch or factors.ratio
+        base = self._single(shape)
+        return replace(base, batch_flops=base.flops * ratio, overlap=factors.overlap, expert_spread=factors.spread)
+
+    def _single(self, shape: ModelShape) -> Device:
         if self.eff.is_public or self.eff.eta_bw is None:
             return self.public.device(self.facts, shape, self.name)
         bw = self.facts.bandwidth_gbps * 1e9 * self.eff.eta_bw
@@ -58,7 +68,8 @@ class Processor:
             flops = self.facts.fp16_tflops * 1e12 * self.eff.eta_f
         else:  # no declared FLOPS to scale: the public model's prefill rule
             flops = self.public.flops(self.facts, shape)
-        return Device(self.name, bw, flops, self.eff.t0_s)
+        t0 = self.eff.tau_layer_s * shape.n_layers if self.eff.tau_layer_s else self.eff.t0_s  # ladder: per layer
+        return Device(self.name, bw, flops, t0)
 
     @property
     def prefill_source(self) -> str:
@@ -81,8 +92,10 @@ class Target:
         cls, profile: HardwareProfile, calibration: Calibration | None = None, public: PublicModel | None = None,
         min_sigma: float = 0.0,
     ) -> Target:
-        """Build the processors of ``profile``."""
+        """Build the processors of ``profile`` (without ``calibration``: this host's ladder fit, when ``profile`` was
+        saved on the host a ``hfp calibrate --ladder`` ran on, ``calibration.calibration_for``)."""
         public = public if public is not None else public_model()
+        calibration = calibration if calibration is not None else calibration_for(profile)
         cpu = gpu = None
         c = profile.cpu
         if c.ram_bandwidth_gbps:
@@ -126,6 +139,17 @@ class Target:
 
         procs = self.processors(candidate)
         return label([p.eff.source_bw for p in procs]), label([p.prefill_source for p in procs])
+
+    def batch_sigma(self, candidate: Candidate) -> float:
+        """Relative error (log sd) of batched decode (B > 1): a calibration's decode spread where it fitted the
+        batched rate, else the public batched LODO spread; the largest among the devices used."""
+        return max(p.eff.sigma_bw if p.eff.eta_batch else batched_factors(p.facts.backend).sigma
+                   for p in self.processors(candidate))
+
+    def batch_source(self, candidate: Candidate) -> str:
+        """Where the batched-decode factors come from, e.g. ``public-batched-cpu`` or ``calibration``."""
+        return "+".join(dict.fromkeys("calibration" if p.eff.eta_batch else batched_factors(p.facts.backend).source
+                                      for p in self.processors(candidate)))
 
     def sigmas(self, candidate: Candidate) -> tuple[float, float]:
         """Relative errors (log sd) of decode and prefill predictions: the largest among the devices used."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
+from profiler import capability
+from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint, ModelSpec
 from profiler.profiles import HardwareProfile
 from profiler.report.data import CapableModel, TierOutlook, TrendLevel, TrendPoint, TrendSection
 from profiler.scenarios import Scenario
@@ -23,8 +24,6 @@ def capable_estimates(
 ) -> dict[str, tuple[CapableModel, list[Estimate]]]:
     """Each scenario's smallest capable model (``capability.estimate_capable``) and its estimates on every tier
     with this run's calibration. Scenarios without a capability requirement are left out."""
-    from profiler import capability
-
     out: dict[str, tuple[CapableModel, list[Estimate]]] = {}
     for name, scenario in scenarios.items():
         req = getattr(scenario, "capability", None)
@@ -56,8 +55,6 @@ def trend_section(frontier_points: Sequence[FrontierPoint], as_of: str | None = 
     """The smallest parameter count reaching each level over time, the pooled yearly decline with its interval
     (compared with Puri's figure), each level's size extrapolated a year ahead, and for each tier whether the
     level's smallest model fits today and next year (largest model it holds at ``quant``, from the frontier)."""
-    from profiler import capability
-
     tr = capability.trend(as_of=as_of)
     rate = tr.rate
     next_year = tr.as_of + dt.timedelta(days=365)
@@ -92,3 +89,16 @@ def trend_section(frontier_points: Sequence[FrontierPoint], as_of: str | None = 
         published=f"{puri['statement']} ({puri['source']})",
         outlook_quant=q, outlook=outlook, source=tr.data_source,
     )
+
+
+def capable_inputs(scenarios: Mapping[str, Scenario], quant: str, as_of: str | None = None) -> dict[str, ModelSpec]:
+    """Each scenario's smallest capable model as the spec ``capability.estimate_capable`` estimates (for the
+    concurrency curves of its plans); scenarios without a requirement or a known model are left out."""
+    out: dict[str, ModelSpec] = {}
+    for name, scenario in scenarios.items():
+        if getattr(scenario, "capability", None) is None:
+            continue
+        _, ref = capability.choose(scenario, quant, as_of)
+        if ref is not None:
+            out[name] = capability.model_spec(ref, quant, context_length=max(8192, scenario.context_high()))
+    return out

@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from profiler.errors import RecordError
 from profiler.files import write_atomic
 from profiler.record import PointResult, RunRecord, now_iso
-from profiler.report import fmt
+from profiler.report import fmt, plots, templating
+from profiler.report.view import Table
+from profiler.schema.units import MiB
 
 # (summary field, label, scale to the unit in the label)
 METRICS: tuple[tuple[str, str, float], ...] = (
@@ -29,8 +31,8 @@ METRICS: tuple[tuple[str, str, float], ...] = (
     ("ttft_s", "time to first token (ms)", 1e3),
     ("itl_p50_s", "inter-token p50 (ms)", 1e3),
     ("itl_p95_s", "inter-token p95 (ms)", 1e3),
-    ("peak_rss_bytes", "peak RSS (MiB)", 1 / fmt.MiB),
-    ("peak_vram_bytes", "peak VRAM (MiB)", 1 / fmt.MiB),
+    ("peak_rss_bytes", "peak RSS (MiB)", 1 / MiB),
+    ("peak_vram_bytes", "peak VRAM (MiB)", 1 / MiB),
     ("j_per_token", "J per generated token", 1.0),
 )
 RATIO_NOTE = ("Ratios are each run's mean divided by the first run's ({first}). Above 1 means more tokens/s "
@@ -242,9 +244,6 @@ def text_table(c: Comparison) -> str:
 def render_comparison(records: Sequence[RunRecord], out_dir: Path | str,
                       comparison: Comparison | None = None) -> ComparePaths:
     """Write ``compare.html`` (self-contained), ``compare.md`` with ``plots/*.png`` and ``compare.json``."""
-    from profiler.report import plots, templating
-    from profiler.report.view import Table
-
     c = comparison or compare(records)
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)

@@ -14,23 +14,31 @@ measure, predict (``profiler.feasibility`` does; the caller passes its results i
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from profiler import __version__
+from profiler import profiles as profiles_mod
+from profiler import scenarios as scenarios_mod
 from profiler.errors import HfpError
 from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
-from profiler.hardware import HostProfile
-from profiler.models import ModelFile
+from profiler.feasibility.efficiency import public_rows
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord, Settings, Stat, now_iso
 from profiler.report import fmt
+from profiler.report.concurrency import ConcurrencySection
+from profiler.report.ladder import HOW_TO_GET as LADDER_HOW_TO_GET
+from profiler.report.ladder import LadderSection
 from profiler.safety import Retention, SafetyRecord, refusal_retention
 from profiler.scenarios import Scenario
+from profiler.schema.host import HostProfile
+from profiler.schema.model import ModelFile
 from profiler.synth import SYNTH_LABEL as SYNTHETIC_NOTE
+
+T = TypeVar("T")
 
 REPORT_SCHEMA_VERSION = 2
 # A repetition-to-repetition spread above this (stddev / mean) is called out as a limitation.
@@ -362,6 +370,9 @@ class ReportData(BaseModel):
     tier_scenario: str | None
     tiers: list[Estimate] = Field(default=[], exclude=True)
     frontier: list[FrontierPoint]
+    concurrency: ConcurrencySection | None = None
+    ladder: LadderSection | None = None
+    ladder_hint: str = LADDER_HOW_TO_GET
     safety: SafetySection | None = None
     calibration: Calibration | None
     assumptions: list[AssumptionRow]
@@ -554,9 +565,21 @@ def model_info(model: ModelFile) -> ModelInfo:
 
 
 def limitations(record: RunRecord, estimates: Sequence[Estimate], calibration: Calibration | None,
-                safety: SafetySection | None = None, answers: Sequence[Answer] = ()) -> list[str]:
+                safety: SafetySection | None = None, answers: Sequence[Answer] = (),
+                ladder: LadderSection | None = None) -> list[str]:
     """What a reader must keep in mind, written from the record and the estimates (not a fixed list)."""
-    out: list[str] = []
+    out: list[str] = ladder.limitations() if ladder else []
+    out += _record_limitations(record)
+    out += _fit_limitations(record, estimates, calibration, ladder)
+    out += _scope_limitations(record, answers)
+    out += _safety_limitations(record, safety)
+    out += [f"Recorded note: {note}." for note in record.notes]
+    return out
+
+
+def _record_limitations(record: RunRecord) -> list[str]:
+    """The run record itself: completeness, synthetic weights, energy source, repetitions and their spread."""
+    out = []
     if not record.complete:
         why = f" ({record.interrupted})" if record.interrupted else ""
         out.append(f"The run record is incomplete{why}: only {len(record.points)} measured point(s) are used.")
@@ -582,10 +605,17 @@ def limitations(record: RunRecord, estimates: Sequence[Estimate], calibration: C
             if s and s.mean and s.stddev and s.n > 1 and s.stddev / s.mean > HIGH_CV:
                 out.append(f"High spread at {p.point.label}: {label} varies by {s.stddev / s.mean:.0%} "
                            f"(stddev / mean) between repetitions; the machine may have been busy.")
+    return out
+
+
+def _fit_limitations(record: RunRecord, estimates: Sequence[Estimate], calibration: Calibration | None,
+                     ladder: LadderSection | None) -> list[str]:
+    """How well the calibration is pinned down, and what the tier predictions rest on."""
+    out = []
     if record.points and len({p.point.parallel for p in record.points}) < 3:
         out.append("Fewer than three parallel levels were measured, so the fixed cost per decode step and the "
                    "bandwidth term of the calibration are poorly separated.")
-    if calibration is not None and calibration.rel_rms > 0.15:
+    if calibration is not None and calibration.rel_rms > 0.15 and not (ladder and ladder.anchors):
         out.append(f"The local calibration fits this run's points to within {calibration.rel_rms:.0%} (RMS of log "
                    "residuals); predictions inherit at least that error.")
     if record.points and not any(p.summary.get("peak_vram_bytes") and p.summary["peak_vram_bytes"].mean
@@ -601,29 +631,35 @@ def limitations(record: RunRecord, estimates: Sequence[Estimate], calibration: C
         shapes = ", ".join(f"{a} prompt / {b} output tokens" for a, b in measured)
         out.append(f"Measured shapes ({shapes}) differ from the scenarios' token counts; the roofline model "
                    "extrapolates in context length and batch size.")
+    return out
+
+
+def _scope_limitations(record: RunRecord, answers: Sequence[Answer]) -> list[str]:
+    """Which models the estimates are for."""
     if any(a.capable for a in answers):
-        out.append(f"The campaign answers are for models this host did not run: their shapes come from published "
-                   f"configurations and their speed from the roofline calibrated on {record.model.label} "
-                   f"({fmt.params(record.model.params)} parameters); a model's capability is its published "
-                   "benchmark score, not a measurement of hfp.")
-    else:
-        out.append(f"Every estimate is for this run's model ({record.model.label}, {fmt.params(record.model.params)} "
-                   "parameters); no capability requirement was available, so larger models are covered only by "
-                   "the capability frontier.")
+        return [f"The campaign answers are for models this host did not run: their shapes come from published "
+                f"configurations and their speed from the roofline calibrated on {record.model.label} "
+                f"({fmt.params(record.model.params)} parameters); a model's capability is its published "
+                "benchmark score, not a measurement of hfp."]
+    return [f"Every estimate is for this run's model ({record.model.label}, {fmt.params(record.model.params)} "
+            "parameters); no capability requirement was available, so larger models are covered only by "
+            "the capability frontier."]
+
+
+def _safety_limitations(record: RunRecord, safety: SafetySection | None) -> list[str]:
+    """Refusal under quantization: absent, too few probes, incomplete, or of another model."""
     if safety is None:
-        out.append("Refusal under quantization was not measured for this report: run `hfp safety` on a "
-                   "quantization ladder and pass its record with `hfp report --safety`.")
-    else:
-        if safety.n_harmful < 30:
-            out.append(f"Refusal rates rest on {safety.n_harmful} harmful probes per configuration: their 95% "
-                       "intervals are wide, and small differences between levels are not evidence of a change.")
-        if not safety.complete:
-            out.append(f"The safety record {safety.record_id} is incomplete.")
-        if record.model.name not in " ".join(safety.models):
-            out.append(f"The safety record measured {', '.join(safety.models)}, not this run's model "
-                       f"({record.model.label}).")
-    for note in record.notes:
-        out.append(f"Recorded note: {note}.")
+        return ["Refusal under quantization was not measured for this report: run `hfp safety` on a "
+                "quantization ladder and pass its record with `hfp report --safety`."]
+    out = []
+    if safety.n_harmful < 30:
+        out.append(f"Refusal rates rest on {safety.n_harmful} harmful probes per configuration: their 95% "
+                   "intervals are wide, and small differences between levels are not evidence of a change.")
+    if not safety.complete:
+        out.append(f"The safety record {safety.record_id} is incomplete.")
+    if record.model.name not in " ".join(safety.models):
+        out.append(f"The safety record measured {', '.join(safety.models)}, not this run's model "
+                   f"({record.model.label}).")
     return out
 
 
@@ -676,8 +712,6 @@ def sources_of(scenarios: Sequence[ScenarioInfo], profiles: Sequence[ProfileInfo
                frontier_points: Sequence[FrontierPoint], capable: Sequence[CapableModel] = ()) -> list[str]:
     """The distinct sources behind the figures: public results, bits per weight, capable models' scores,
     scenarios and profiles."""
-    from profiler.feasibility.efficiency import public_rows
-
     sources: list[str] = []
     used = {s for e in estimates for s in (e.decode_source, e.prefill_source) if s}
     if any("public" in s for s in used) or not estimates:
@@ -697,16 +731,17 @@ def sources_of(scenarios: Sequence[ScenarioInfo], profiles: Sequence[ProfileInfo
 # --- assembling ------------------------------------------------------------------------------------------------
 
 
+def _declared(load: Callable[[str], T], name: str) -> T | None:
+    """A declared scenario or profile by name, None where it cannot be loaded (the report shows it without)."""
+    try:
+        return load(name)
+    except HfpError:
+        return None
+
+
 def _scenario_info(name: str, estimates: Sequence[Estimate], known: Mapping[str, Scenario]) -> ScenarioInfo:
     e = next(e for e in estimates if e.scenario == name)
-    s = known.get(name)
-    if s is None:
-        try:
-            from profiler import scenarios
-
-            s = scenarios.load(name)
-        except HfpError:
-            s = None
+    s = known.get(name) or _declared(scenarios_mod.load, name)
     return ScenarioInfo(
         name=name, title=e.scenario_title, mode=e.mode, items=e.items, item_unit=s.item_unit if s else "item",
         deadline_hours=e.deadline_s / 3600, out_of_scope=e.out_of_scope, sources=s.sources if s else [],
@@ -715,14 +750,7 @@ def _scenario_info(name: str, estimates: Sequence[Estimate], known: Mapping[str,
 
 def _profile_info(key: str, estimates: Sequence[Estimate], known: Mapping[str, HardwareProfile]) -> ProfileInfo:
     e = next(e for e in estimates if e.profile == key)
-    p = known.get(key)
-    if p is None:
-        try:
-            from profiler import profiles
-
-            p = profiles.load(key)
-        except HfpError:
-            p = None
+    p = known.get(key) or _declared(profiles_mod.load, key)
     return ProfileInfo(
         key=key, name=e.profile_name, tier=e.tier, price_usd=e.price_usd,
         load_w=p.power.load_w if p and p.power else None,
@@ -746,12 +774,16 @@ def report_data(
     safety: SafetyRecord | None = None,
     capable: Mapping[str, tuple[CapableModel, Sequence[Estimate]]] | None = None,
     trend: TrendSection | None = None,
+    ladder: LadderSection | None = None,
+    concurrency: ConcurrencySection | None = None,
 ) -> ReportData:
     """Assemble everything a report shows from a record and the estimates derived from it (no plots yet).
 
     ``capable`` maps a scenario name to its smallest capable model and that model's estimates on every tier
     ("what a campaign would use"); ``trend`` is the capability trend. Both are optional: without them the report
-    answers for the measured model only.
+    answers for the measured model only. ``ladder`` (a local ladder calibration beside the tier predictions of its
+    sizes, ``report/ladder.py``) and ``concurrency`` (per tier, the concurrency curve of each bulk plan,
+    ``report/concurrency.py``) are optional sections.
     """
     scenario_names = list(dict.fromkeys(e.scenario for e in estimates))
     profile_names = list(dict.fromkeys(e.profile for e in estimates))
@@ -779,9 +811,11 @@ def report_data(
         host=record.host, model=record.model, model_info=model_info(record.model), settings=record.settings,
         points=[point_row(record, i) for i in range(len(record.points))],
         tier_scenario=tier_scenario, tiers=by_scenario.get(tier_scenario or "", []),
-        frontier=list(frontier_points), safety=safety_view, calibration=calibration,
-        assumptions=assumption_rows(assumptions or Assumptions()), method=METHOD,
+        frontier=list(frontier_points), safety=safety_view, calibration=calibration, ladder=ladder,
+        concurrency=concurrency,
+        assumptions=assumption_rows(assumptions or Assumptions()), method=METHOD + (ladder.method() if ladder else []),
         sources=sources_of(s_info, p_info, [*estimates, *capable_estimates], frontier_points, capable_models),
-        limitations=limitations(record, estimates, calibration, safety_view, answers), estimates=list(estimates),
+        limitations=limitations(record, estimates, calibration, safety_view, answers, ladder),
+        estimates=list(estimates),
         capable_estimates=capable_estimates,
     )

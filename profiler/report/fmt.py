@@ -8,9 +8,7 @@ from __future__ import annotations
 import math
 
 from profiler.record import Stat
-
-MiB = 1024**2
-GiB = 1024**3
+from profiler.schema.units import GiB, MiB
 
 
 def sig(value: float | None, digits: int = 3) -> str:

@@ -10,6 +10,7 @@ of ``profiler.report`` but the data types.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import textwrap
@@ -19,21 +20,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from profiler.record import PointResult, RunRecord
+from profiler.report.data import SYNTHETIC_NOTE
+from profiler.schema.units import MiB
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from profiler.feasibility import Estimate, FrontierPoint
+    from profiler.feasibility import FrontierPoint
+    from profiler.report.concurrency import ConcurrencySection, Curve
     from profiler.report.data import SafetySection, TrendSection
+    from profiler.report.ladder import LadderSection
 
-MiB = 1024**2
-DPI = 100
+SMALL_MULTIPLES_DPI = 80  # the 16-panel concurrency figure: enough for its 6-7 pt labels, a third fewer bytes
+PALETTE = 64  # colours of a figure: 8 series colours, greys and their anti-aliasing; fewer keeps reports small
+DPI = 90
 # Okabe-Ito colours (colour-blind safe); markers, line styles and hatches repeat the distinction for greyscale.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1)), (0, (3, 1, 1, 1)), "-")
 HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo", "---", "+++")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FITTED_SOURCE = "predicted: calibration:local-ladder (dotted, in-sample fit)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Plot:
 
 
 def _pyplot() -> Any:
+    # matplotlib and PIL (below) are imported when a figure is drawn: heavy, and not needed by `hfp` otherwise
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -62,33 +70,33 @@ def _figure(width: float = 7.5, height: float = 3.8, ncols: int = 1) -> tuple[Fi
     return fig, axes[0]
 
 
-def _finish(fig: Figure, name: str, title: str, source: str, alt: str) -> Plot:
+def _finish(fig: Figure, name: str, title: str, source: str, alt: str, top: float = 1.0, dpi: int = DPI) -> Plot:
     fig.suptitle(title, fontsize=11, fontweight="bold")
     width_in = fig.get_size_inches()[0]
     lines = textwrap.wrap(f"source: {source}", width=int(width_in * 17)) or [""]
     footer_in = 0.13 * len(lines) + 0.08
     fig.text(0.005, 0.005, "\n".join(lines), fontsize=7, color="#333333", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, min(footer_in / fig.get_size_inches()[1], 0.4), 1, 1))
+    fig.tight_layout(rect=(0, min(footer_in / fig.get_size_inches()[1], 0.4), 1, top))
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=dpi)
     _pyplot().close(fig)
     return Plot(name=name, title=title, source=source, alt=alt, png=_compact_png(buf.getvalue()))
 
 
 def _compact_png(png: bytes) -> bytes:
-    """A palette PNG (128 colours, no dithering): a third of the size, so reports stay small enough to mail."""
-    from PIL import Image
+    """A palette PNG (64 colours, octree, no dithering): a third of the size, so reports stay small enough to mail."""
+    from PIL import Image  # heavy optional import: see _pyplot
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
     out = io.BytesIO()
-    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+    image.quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
         out, format="PNG", optimize=True)
     return out.getvalue()
 
 
 def _log_axis(ax: Any, which: str = "x") -> None:
     """A log axis labelled with plain numbers (1, 10, 100 …; 0.1 …) and no minor-tick labels."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # heavy: see _pyplot
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
@@ -126,8 +134,6 @@ def _point_labels(points: Sequence[PointResult]) -> list[str]:
 
 
 def _measured_source(record: RunRecord) -> str:
-    from profiler.report.data import SYNTHETIC_NOTE
-
     synthetic = f" ({SYNTHETIC_NOTE})" if record.model.synthetic else ""
     return (f"measured: {record.model.label}{synthetic} on {record.host.cpu_model} ({record.host.hostname}), "
             f"run {record.id}")
@@ -276,37 +282,6 @@ def energy(record: RunRecord) -> Plot | None:
                    "Bar charts of joules per generated token and mean power per parallel level.")
 
 
-def tier_decode(estimates: Sequence[Estimate]) -> Plot | None:
-    """Predicted single-stream decode tokens/s per hardware tier with its uncertainty band, and the batched
-    aggregate at the chosen parallel count, for one scenario's estimates."""
-    rows = sorted((e for e in estimates if e.decode_tok_s), key=lambda e: e.decode_tok_s or 0.0)
-    if not rows:
-        return None
-    fig, (ax,) = _figure(height=max(2.8, 0.36 * len(rows) + 1.4))
-    ys = list(range(len(rows)))
-    single = [e.decode_tok_s or math.nan for e in rows]
-    lo = [max(s - (e.decode_tok_s_band.low if e.decode_tok_s_band else s), 0.0) for s, e in zip(single, rows)]
-    hi = [max((e.decode_tok_s_band.high if e.decode_tok_s_band else s) - s, 0.0) for s, e in zip(single, rows)]
-    level = next((e.decode_tok_s_band.level for e in rows if e.decode_tok_s_band), None)
-    band = f"{level:.0%} band" if level else "band"
-    ax.barh(ys, single, 0.6, xerr=[lo, hi], capsize=3, label=f"one sequence (whiskers: {band})",
-            error_kw={"elinewidth": 1.2}, **_bar_style(0))
-    batched = [(y, e.batched_decode_tok_s) for y, e in zip(ys, rows) if e.batched_decode_tok_s]
-    if batched:
-        ax.scatter([b for _, b in batched], [y for y, _ in batched], marker="D", s=30, color="black", zorder=3,
-                   label="all sequences, chosen parallel count")
-    ax.set_yticks(ys, [_short(e.profile_name) for e in rows], fontsize=8)
-    _log_axis(ax)
-    ax.set_xlabel("predicted decode rate (tokens/s, log scale)")
-    ax.grid(True, axis="x", which="major", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    sources = sorted({e.decode_source for e in rows if e.decode_source})
-    return _finish(fig, "tiers", f"Predicted decode rate per hardware tier ({rows[0].scenario})",
-                   "; ".join(sources) or "predicted:roofline",
-                   "Horizontal bars of predicted decode tokens per second for each hardware tier, with whiskers "
-                   "for the uncertainty band.")
-
-
 def frontier(points: Sequence[FrontierPoint]) -> Plot | None:
     """The capability frontier: per tier, the largest dense model that fits at each quantization (markers), and
     the predicted single-stream decode rate of the largest model at the middle quantization."""
@@ -388,8 +363,6 @@ def refusal(section: SafetySection) -> Plot | None:
 def trend(section: TrendSection) -> Plot | None:
     """Puri's figure: the smallest parameter count reaching each capability level by release date (markers and
     steps, log scale), and each level's size extrapolated one year ahead with its band (dotted, whiskers)."""
-    import datetime as dt
-
     if not section.points:
         return None
     levels = [lv for lv in section.levels if lv.n_points]
@@ -421,6 +394,107 @@ def trend(section: TrendSection) -> Plot | None:
                    f"published: {section.source}; predicted:extrapolation{rate} (dotted, open markers)",
                    "Step chart, log scale, of the parameter count of the smallest open model reaching each "
                    "benchmark level by release date, with dotted extrapolations one year ahead.")
+
+
+def _curve_panel(ax: Any, curves: Sequence[Curve], scenarios: Sequence[str], levels: Sequence[int]) -> None:
+    for c in curves:
+        i = scenarios.index(c.scenario)
+        style = _style(i)
+        pts = c.points
+        if pts:
+            xs = [p.batch for p in pts]
+            ax.plot(xs, [p.aggregate_tok_s for p in pts], color=style["color"], linestyle=style["linestyle"],
+                    linewidth=1.0, marker=style["marker"], markersize=3)
+            ax.fill_between(xs, [p.low for p in pts], [p.high for p in pts], color=style["color"], alpha=0.15,
+                            linewidth=0, antialiased=False)
+        if c.plan_batch and c.plan_tok_s:
+            ax.plot([c.plan_batch], [c.plan_tok_s], marker=MARKERS[i % len(MARKERS)], markersize=8,
+                    markerfacecolor="white", markeredgecolor="black", markeredgewidth=1.2, linestyle="none")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(levels), [str(b) for b in levels], fontsize=6)
+    ax.minorticks_off()
+    _log_axis(ax, "y")
+    ax.tick_params(axis="y", labelsize=6)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def concurrency(section: ConcurrencySection) -> Plot | None:
+    """Per tier (one panel each): the predicted aggregate decode rate vs parallel sequences B for each bulk plan,
+    its band (shaded), and the B the plan uses (large open marker)."""
+    tiers = section.profiles()
+    if not tiers or not any(c.points for c in section.curves):
+        return None
+    scenarios = section.scenarios()
+    ncols = min(4, len(tiers))
+    nrows = math.ceil(len(tiers) / ncols)
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, 1.4 * nrows + 1.2), dpi=DPI, squeeze=False)
+    for k, (key, name) in enumerate(tiers):
+        ax = axes[k // ncols][k % ncols]
+        _curve_panel(ax, [c for c in section.curves if c.profile == key], scenarios, section.levels)
+        ax.set_title(_short(name, 30), fontsize=6.5)
+    for k in range(len(tiers), nrows * ncols):
+        axes[k // ncols][k % ncols].axis("off")
+    for k in range(max(len(tiers) - ncols, 0), len(tiers)):
+        axes[k // ncols][k % ncols].set_xlabel("parallel sequences B", fontsize=6.5)
+    handles = [plt.Line2D([], [], **_style(i), linewidth=1.0, markersize=4, label=s) for i, s in enumerate(scenarios)]
+    handles.append(plt.Line2D([], [], marker="o", markersize=7, markerfacecolor="white", markeredgecolor="black",
+                              linestyle="none", label="B the plan uses"))
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=min(len(handles), 5), frameon=False,
+               bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_size_inches()[1]))
+    fig.supylabel("decode tokens/s, all sequences (log)", fontsize=7)
+    level = f"{section.band_level:.0%} band" if section.band_level else "band"
+    sources = sorted({c.source for c in section.curves})
+    plot = _finish(fig, "concurrency", "Predicted aggregate decode rate vs parallel sequences, per tier",
+                   f"{section.source} (shaded: {level}); " + "; ".join(sources),
+                   "Small multiples, one per hardware tier: lines of predicted aggregate decode tokens per second "
+                   "against the number of parallel sequences, shaded bands, and a large marker at the number "
+                   "of sequences each bulk campaign plan uses.", top=1 - 0.55 / fig.get_size_inches()[1],
+                   dpi=SMALL_MULTIPLES_DPI)
+    return plot
+
+
+def _ladder_panel(ax: Any, section: LadderSection, kind: str) -> None:
+    xs = list(range(len(section.rows)))
+    for k, (key, _) in enumerate(section.tiers()):
+        pts = [(x, getattr(p, f"{kind}_tok_s")) for x, r in zip(xs, section.rows) for p in r.predicted
+               if p.profile == key and p.fits and getattr(p, f"{kind}_tok_s")]
+        if pts:
+            ax.plot([x for x, _ in pts], [v for _, v in pts], linewidth=0.8, markersize=3, alpha=0.8,
+                    label=f"predicted: {key}", color=COLOURS[k % len(COLOURS)],
+                    marker=MARKERS[(k + k // len(MARKERS)) % len(MARKERS)],
+                    linestyle=LINESTYLES[(k // len(COLOURS)) % 2])
+    for fitted, style in ((False, {"color": "black", "marker": "o", "linestyle": "-", "linewidth": 2.0}),
+                          (True, {"color": "black", "marker": "o", "linestyle": ":", "markerfacecolor": "white"})):
+        pts = [(x, getattr(rate, f"{kind}_tok_s")) for x, r in zip(xs, section.rows)
+               for rate in (r.fitted if fitted else r.measured)
+               if rate.parallel == 1 and getattr(rate, f"{kind}_tok_s")]
+        if pts:
+            ax.plot([x for x, _ in pts], [v for _, v in pts], markersize=6, zorder=4,
+                    label="ladder fit, this host" if fitted else "measured, this host", **style)
+    ax.set_xticks(xs, [textwrap.fill(r.rung.split(":")[0], 14) for r in section.rows], fontsize=6)
+    _log_axis(ax, "y")
+    ax.set_ylabel(f"{kind} tokens/s, one sequence (log)", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def ladder(section: LadderSection) -> Plot | None:
+    """Synthetic sizes of a ladder calibration: the decode rate measured on this host (thick black), the fit
+    (dotted), and the prediction for the same sizes on every tier (thin lines), one point per size (prefill is in
+    the section's tables)."""
+    if not section.rows:
+        return None
+    fig, (ax,) = _figure(width=7.5, height=3.4)
+    _ladder_panel(ax, section, "decode")
+    ax.legend(fontsize=5.5, loc="upper left", bbox_to_anchor=(1.01, 1.02))
+    title = (f"Ladder: synthetic sizes measured on {section.host} vs predicted per tier "
+             f"(pp{section.prompt_tokens}+tg{section.output_tokens})")
+    return _finish(fig, "ladder", title, f"{section.measured_label} ({section.synthetic_note}); "
+                   f"{FITTED_SOURCE}; {section.predicted_label}",
+                   "Line chart, log scale, of decode tokens per second for synthetic models of several sizes: the "
+                   "rate measured on this host, the calibration fit, and the predicted rate for the same sizes on "
+                   "every hardware tier.")
 
 
 def _short(name: str, width: int = 38) -> str:

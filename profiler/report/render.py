@@ -14,14 +14,21 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from profiler import feasibility
+from profiler import profiles as profiles_mod
+from profiler import scenarios as scenarios_mod
 from profiler.errors import HfpError
 from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
+from profiler.feasibility.ladder import LadderResult
 from profiler.files import write_atomic
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord
-from profiler.report import templating, view
+from profiler.report import capable as capable_mod
+from profiler.report import concurrency, plots, templating, view
+from profiler.report import ladder as ladder_mod
+from profiler.report.concurrency import ConcurrencySection
 from profiler.report.data import (
     ANSWER_INTRO,
     HEADLINE_INTRO,
@@ -32,9 +39,13 @@ from profiler.report.data import (
     TrendSection,
     report_data,
 )
+from profiler.report.ladder import LadderSection
 from profiler.report.plots import Plot
 from profiler.safety import SafetyRecord
 from profiler.scenarios import Scenario
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.11+; annotations only
 
 REPORTS_DIR = Path("reports")
 # The quantization a campaign's capable model is estimated at (the usual llama.cpp default for local use).
@@ -56,8 +67,12 @@ def headings(data: ReportData) -> dict[str, str]:
         "memory": "Memory: predicted vs measured",
         "energy": "Energy",
         "tiers": "Predicted decode rate per hardware tier",
+        "concurrency": "Concurrency: aggregate decode rate vs parallel sequences, per tier",
+        "ladder": "Local ladder: synthetic sizes measured here vs predicted per tier",
         "frontier": "Capability frontier",
     }
+    if data.concurrency is None:
+        out.pop("concurrency")
     if data.safety is not None:
         out["safety"] = "Refusal under quantization"
     out |= {"method": "Assumptions, method and sources", "limitations": "Limitations"}
@@ -66,10 +81,9 @@ def headings(data: ReportData) -> dict[str, str]:
 
 def make_plots(record: RunRecord, data: ReportData) -> list[Plot]:
     """Every figure of a report, in reading order (figures without data are left out)."""
-    from profiler.report import plots
-
     found = [plots.trend(data.trend) if data.trend else None, *plots.record_plots(record),
-             plots.tier_decode(data.tiers), plots.frontier(data.frontier),
+             plots.concurrency(data.concurrency) if data.concurrency else None,
+             plots.ladder(data.ladder) if data.ladder else None, plots.frontier(data.frontier),
              plots.refusal(data.safety) if data.safety else None]
     return [p for p in found if p is not None]
 
@@ -117,26 +131,28 @@ def summary_json(data: ReportData) -> str:
     return json.dumps(_rounded(data.model_dump(mode="json")), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def render(
-    record: RunRecord,
-    estimates: Sequence[Estimate],
-    out_dir: Path | str | None = None,
-    frontier_points: Sequence[FrontierPoint] = (),
-    calibration: Calibration | None = None,
-    assumptions: Assumptions | None = None,
-    scenarios: Mapping[str, Scenario] | None = None,
-    profiles: Mapping[str, HardwareProfile] | None = None,
-    tier_scenario: str | None = None,
-    safety: SafetyRecord | Path | str | None = None,
-    capable: CapableInput | None = None,
-    trend: TrendSection | None = None,
-) -> ReportPaths:
+class ReportParts(TypedDict, total=False):
+    """The optional parts ``render`` hands on to ``data.report_data`` (see there)."""
+
+    frontier_points: Sequence[FrontierPoint]
+    calibration: Calibration | None
+    assumptions: Assumptions | None
+    scenarios: Mapping[str, Scenario] | None
+    profiles: Mapping[str, HardwareProfile] | None
+    tier_scenario: str | None
+    capable: CapableInput | None
+    trend: TrendSection | None
+    ladder: LadderSection | None
+    concurrency: ConcurrencySection | None
+
+
+def render(record: RunRecord, estimates: Sequence[Estimate], out_dir: Path | str | None = None,
+           safety: SafetyRecord | Path | str | None = None, **parts: Unpack[ReportParts]) -> ReportPaths:
     """Write ``report.html`` (self-contained), ``report.md`` with ``plots/*.png`` and ``summary.json``."""
     out = Path(out_dir) if out_dir is not None else default_out_dir(record)
     if safety is not None and not isinstance(safety, SafetyRecord):
         safety = SafetyRecord.load(safety)
-    data = report_data(record, estimates, frontier_points, calibration, assumptions, scenarios, profiles,
-                       tier_scenario, safety, capable, trend)
+    data = report_data(record, estimates, safety=safety, **parts)
     plot_list = make_plots(record, data)
     data.figures = [Figure(name=p.name, title=p.title, source=p.source, alt=p.alt, file=f"plots/{p.name}.png")
                     for p in plot_list]
@@ -170,20 +186,18 @@ def build(
     safety: SafetyRecord | Path | str | None = None,
     quant: str = CAMPAIGN_QUANT,
     as_of: str | None = None,
+    ladder: Path | str | None = "auto",
 ) -> ReportPaths:
     """Load a run record (or take one), derive calibration, estimates, frontier, capable models and trend from it,
     and render.
 
     ``scenarios`` and ``profiles`` are names (file stems) or YAML paths; ``None`` means all that ship with hfp.
     ``safety`` (an ``hfp safety`` record or its path) adds the refusal-under-quantization section. ``quant`` is
-    the quantization the capable models are estimated at, ``as_of`` (ISO date) the date they are chosen at. The
+    the quantization the capable models are estimated at, ``as_of`` (ISO date) the date they are chosen at.
+    ``ladder`` is a ``hfp calibrate --ladder`` record: ``"auto"`` the newest of the run's host, ``None`` or
+    ``"none"`` none; when it was measured on the run's host and backend its fit is the report's calibration. The
     out folder defaults to ``reports/<record id>/``.
     """
-    from profiler import feasibility
-    from profiler import profiles as profiles_mod
-    from profiler import scenarios as scenarios_mod
-    from profiler.report import capable as capable_mod
-
     record = (record_path_or_record if isinstance(record_path_or_record, RunRecord)
               else RunRecord.load(record_path_or_record))
     if safety is not None and not isinstance(safety, SafetyRecord):
@@ -197,9 +211,38 @@ def build(
             calibration = feasibility.fit(record)
         except HfpError:
             calibration = None
+    ladder_result, ladder_path = _ladder(record, ladder)
+    if ladder_result is not None and ladder_mod.anchors_report(ladder_result, record):
+        calibration = ladder_result.calibration
     estimates = feasibility.estimate(record, profiles=prof, scenarios=scen, assumptions=a, calibration=calibration)
     frontier_points = feasibility.frontier(profiles=prof, assumptions=a, calibration=calibration)
     capable = capable_mod.capable_estimates(scen, prof, quant, a, calibration, as_of)
     trend = capable_mod.trend_section(frontier_points, as_of, quant)
+    ladder_view = None
+    if ladder_result is not None and ladder_path is not None:
+        ladder_view = ladder_mod.ladder_section(
+            ladder_result, ladder_path, record, ladder_mod.anchors_report(ladder_result, record),
+            ladder_mod.ladder_estimates(ladder_result, prof, a, calibration))
+    curves = _concurrency(record, estimates, capable, scen, prof, a, calibration, quant, as_of)
     return render(record, estimates, out_dir, frontier_points=frontier_points, calibration=calibration,
-                  assumptions=a, scenarios=scen, profiles=prof, safety=safety, capable=capable, trend=trend)
+                  assumptions=a, scenarios=scen, profiles=prof, safety=safety, capable=capable, trend=trend,
+                  ladder=ladder_view, concurrency=curves)
+
+
+def _ladder(record: RunRecord, ladder: Path | str | None) -> tuple[LadderResult | None, Path | None]:
+    """The ladder record a report uses and its path (None, None without one)."""
+    path = ladder_mod.find_ladder(record, ladder)
+    return (ladder_mod.load_ladder(path), path) if path is not None else (None, None)
+
+
+def _concurrency(record: RunRecord, estimates: Sequence[Estimate], capable: CapableInput,
+                 scen: Mapping[str, Scenario], prof: Mapping[str, HardwareProfile], a: Assumptions,
+                 calibration: Calibration | None, quant: str, as_of: str | None) -> ConcurrencySection | None:
+    """Per tier, the concurrency curve of each bulk plan: the capable models' plans when the report has them,
+    else the measured model's."""
+    if capable:
+        plans = [e for _, found in capable.values() for e in found]
+        inputs = capable_mod.capable_inputs({n: s for n, s in scen.items() if n in capable}, quant, as_of)
+        return concurrency.concurrency_section(plans, scen, inputs, prof, a, calibration, "capable")
+    return concurrency.concurrency_section(estimates, scen, {n: record for n in scen}, prof, a, calibration,
+                                           "measured")

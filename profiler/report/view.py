@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from profiler.report import fmt
 from profiler.report.data import VERDICT_MARK, ReportData, TrendSection
+from profiler.report.ladder import LadderRate, LadderRow
+from profiler.schema.units import MiB
 
 
 @dataclass(frozen=True)
@@ -277,9 +279,9 @@ def memory(data: ReportData) -> Table:
          "RSS before loading", "measured peak VRAM (MiB)", "predicted anonymous", "measured peak anonymous (MiB)",
          "anonymous before loading"],
         [[p.label, fmt.mib(p.predicted_ram_bytes), fmt.mib(p.predicted_vram_bytes), p.predicted_placement,
-          fmt.stat(p.summary.get("peak_rss_bytes"), 1 / fmt.MiB), fmt.mib(p.rss_baseline_bytes),
-          fmt.stat(p.summary.get("peak_vram_bytes"), 1 / fmt.MiB), fmt.mib(p.predicted_anon_bytes),
-          fmt.stat(p.summary.get("peak_anon_bytes"), 1 / fmt.MiB), fmt.mib(p.anon_baseline_bytes)]
+          fmt.stat(p.summary.get("peak_rss_bytes"), 1 / MiB), fmt.mib(p.rss_baseline_bytes),
+          fmt.stat(p.summary.get("peak_vram_bytes"), 1 / MiB), fmt.mib(p.predicted_anon_bytes),
+          fmt.stat(p.summary.get("peak_anon_bytes"), 1 / MiB), fmt.mib(p.anon_baseline_bytes)]
          for p in data.points],
         numeric=(1, 2, 4, 5, 6, 7, 8, 9),
         source=f"{src} (planner; predicted = above the pre-load baseline) beside measured: process RSS and its "
@@ -305,6 +307,63 @@ def tiers(data: ReportData) -> Table:
     return Table(["hardware tier", "configuration", "decode tok/s", "band", "decode tok/s, all sequences",
                   "prefill tok/s", "source"], rows, numeric=(2, 3, 4, 5),
                  source="predicted: roofline with the efficiency source named per row")
+
+
+def concurrency(data: ReportData) -> Table | None:
+    """Per tier and bulk scenario: the B the plan uses, the aggregate decode rate there with its band, and the
+    gain over one sequence."""
+    sec = data.concurrency
+    if sec is None:
+        return None
+    scen = sec.scenarios()
+
+    def cell(profile: str, scenario: str) -> str:
+        c = sec.curve(profile, scenario)
+        if c is None or not c.plan_batch:
+            return "does not fit"
+        at = next((p for p in c.points if p.batch == c.plan_batch), None)
+        one = next((p for p in c.points if p.batch == 1), None)
+        text = f"B {c.plan_batch}: {fmt.sig(c.plan_tok_s)}"
+        if at:
+            text += f" ({_band(at.low, at.high)})"
+        if one and c.plan_tok_s:
+            text += f", x{fmt.sig(c.plan_tok_s / one.aggregate_tok_s, 2)} over B 1"
+        return text
+
+    rows = [[name] + [cell(key, s) for s in scen] for key, name in sec.profiles()]
+    models = [f"{s}: {m}" for s, m in sec.models.items()]
+    return Table(["hardware tier"] + [f"{s}: plan B, decode tok/s all sequences" for s in scen], rows,
+                 numeric=tuple(range(1, len(scen) + 1)),
+                 source=f"{sec.source}; models: {'; '.join(models)}")
+
+
+def ladder(data: ReportData) -> tuple[Table, Table] | None:
+    """The ladder's sizes measured and fitted on this host, and their predicted decode / prefill per tier."""
+    sec = data.ladder
+    if sec is None:
+        return None
+
+    def rates(found: Sequence[LadderRate]) -> str:
+        return "; ".join(f"B {r.parallel}: {fmt.sig(r.decode_tok_s)} / {fmt.sig(r.prefill_tok_s)}" for r in found)
+
+    here = Table(["size (synthetic)", "parameters", "weights", "measured here: decode / prefill tok/s",
+                  "ladder fit: decode / prefill tok/s"],
+                 [[r.rung, fmt.params(r.params), fmt.gib(r.weight_bytes), rates(r.measured), rates(r.fitted)]
+                  for r in sec.rows], numeric=(1, 2), source=f"{sec.measured_label}; {sec.rows[0].fitted[0].label}"
+                 if sec.rows and sec.rows[0].fitted else sec.measured_label)
+
+    def predicted(key: str, row: LadderRow) -> str:
+        p = next((p for p in row.predicted if p.profile == key), None)
+        if p is None:
+            return "—"
+        return f"{fmt.sig(p.decode_tok_s)} / {fmt.sig(p.prefill_tok_s)}" if p.fits else "does not fit"
+
+    tiers = Table(["hardware tier"] + [r.rung for r in sec.rows],
+                  [[name] + [predicted(key, r) for r in sec.rows] for key, name in sec.tiers()],
+                  numeric=tuple(range(1, len(sec.rows) + 1)),
+                  source=f"{sec.predicted_label}: decode / prefill tok/s, one sequence, "
+                         f"pp{sec.prompt_tokens}+tg{sec.output_tokens}")
+    return here, tiers
 
 
 def frontier(data: ReportData) -> Table | None:
@@ -361,7 +420,9 @@ def calibration(data: ReportData) -> tuple[Table, Table] | None:
     points = Table(["kind", "workload point", "measured (s)", "predicted (s)", "error"],
                    [[p.kind, f"pp{p.prompt_tokens}+tg{p.output_tokens} x{p.parallel}", fmt.sig(p.measured_s),
                      fmt.sig(p.predicted_s), f"{p.rel_error:+.1%}"] for p in c.points], numeric=(2, 3, 4),
-                   source=f"{c.source}: fitted to this run's measurements")
+                   source=f"{c.source}: fitted to "
+                   + ("the ladder's measurements (synthetic models of several sizes)" if "ladder" in c.source
+                      else "this run's measurements"))
     return params, points
 
 
@@ -401,6 +462,7 @@ def tables(data: ReportData) -> dict[str, object]:
         "matrix": matrix(data), "host": host(data), "model": model(data), "settings": settings(data),
         "run": run(data), "throughput": throughput(data), "latency": latency(data), "memory": memory(data),
         "energy": energy(data), "tiers": tiers(data), "frontier": frontier(data), "safety": safety(data),
+        "concurrency": concurrency(data), "ladder": ladder(data),
         "calibration": calibration(data), "assumptions": assumptions(data), "profiles": profiles(data),
         "scenarios": scenarios(data),
     }

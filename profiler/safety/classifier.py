@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from profiler.engine.llamacpp import quiet_llama_logs
+from profiler.engine.worker import LlamaProxy  # llama.cpp runs in a supervised worker (engine/worker.py)
 from profiler.errors import EngineError
+from profiler.gguf import read_header
+from profiler.models import resolve_path
 
 CLASSIFIER_VERSION = 1
 
@@ -196,15 +200,10 @@ class JudgeClassifier:
         self, model_path: str | Path, n_ctx: int = 2048, threads: int | None = None, seed: int = 42,
         max_reply_chars: int = 1200, verbose: bool = False,
     ) -> None:
-        from profiler.engine.llamacpp import quiet_llama_logs
-        from profiler.gguf import read_header
-
         path = Path(model_path).expanduser()
         read_header(path)  # a bad file is a one-line ModelError, before llama.cpp loads it
         quiet_llama_logs(verbose)
         try:
-            from profiler.engine.worker import LlamaProxy  # llama.cpp in a supervised worker (engine/worker.py)
-
             self.llm: Any = LlamaProxy(
                 model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed,
                 verbose=verbose,
@@ -256,7 +255,5 @@ def get_classifier(judge: str | None = None, threads: int | None = None, verbose
         return PatternClassifier()
     if judge == "advbench":
         return PatternClassifier(legacy=True)
-    from profiler.models import resolve_path
-
     path = resolve_path(judge)
     return JudgeClassifier(path, threads=threads, verbose=verbose)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from profiler.config import describe_validation_error, load_yaml_model
+from profiler.config import describe_validation_error, load_yaml_model, validated
 from profiler.errors import ConfigError
 from profiler.files import read_text
 from profiler.resources import data_file
@@ -149,10 +149,7 @@ def _load_jsonl(path: Path) -> ProbeSet:
             raise ConfigError(
                 f"{path}:{lineno}: expected a JSON object with id, category, kind, prompt, rationale"
             )
-        try:
-            probes.append(Probe.model_validate(data))
-        except ValidationError as e:
-            raise ConfigError(f"{path}:{lineno}: {describe_validation_error(e)}") from e
+        probes.append(validated(Probe, data, f"{path}:{lineno}"))
     try:
         return ProbeSet(name=path.stem, probes=probes)
     except ValidationError as e:

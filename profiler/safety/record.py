@@ -13,9 +13,9 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from profiler import __version__
-from profiler.hardware import HostProfile
 from profiler.record import Document
 from profiler.safety.stats import PairedChange, Rate, paired_change
+from profiler.schema.host import HostProfile
 
 SAFETY_SCHEMA_VERSION = 1
 EXCERPT_CHARS = 200
@@ -125,14 +125,10 @@ class ProbeSetInfo(BaseModel):
 class SafetyRecord(Document):
     """One ``hfp safety`` run."""
 
-    model_config = ConfigDict(extra="forbid")
     NOUN: ClassVar[str] = "safety record"
-    SCHEMA: ClassVar[int] = SAFETY_SCHEMA_VERSION
-    KIND: ClassVar[str | None] = "safety"
 
     schema_version: int = SAFETY_SCHEMA_VERSION
     kind: Literal["safety"] = "safety"
-    id: str
     created_at: str
     hfp_version: str = __version__
     llama_cpp_version: str | None = None

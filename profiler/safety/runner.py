@@ -12,17 +12,19 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from profiler.engine.backends import llama_module
+from profiler.engine.llamacpp import quiet_llama_logs
+from profiler.engine.worker import LlamaProxy  # llama.cpp runs in a supervised worker (engine/worker.py)
 from profiler.errors import ConfigError, EngineError, signal_name
-from profiler.memory import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES
+from profiler.hardware import detect
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
-from profiler.record import now_iso
+from profiler.record import new_id, now_iso
 from profiler.safety.classifier import Classifier
-from profiler.safety.probes import Probe, ProbeSet
+from profiler.safety.probes import Probe, ProbeSet, load_probes
 from profiler.safety.record import (
     EXCERPT_CHARS,
     ConfigResult,
@@ -33,21 +35,9 @@ from profiler.safety.record import (
     SafetySettings,
     summarize,
 )
+from profiler.schema.units import KV_CACHE_GGML_TYPE, KV_CACHE_TYPES, parse_kv_types
 
-DEFAULT_KV_TYPES = ("f16",)
 UNQUANTIZED_KV = frozenset({"f32", "f16", "bf16"})
-
-
-def parse_kv_types(names: list[str] | None) -> list[str]:
-    """Lower-cased KV cache types, checked against llama.cpp's, duplicates dropped, order kept."""
-    out: list[str] = []
-    for raw in names or list(DEFAULT_KV_TYPES):
-        name = raw.strip().lower()
-        if name not in KV_CACHE_GGML_TYPE:
-            raise ConfigError(f"unknown KV cache type {raw!r}; choose from {', '.join(KV_CACHE_GGML_TYPE)}")
-        if name not in out:
-            out.append(name)
-    return out
 
 
 def _model_config(lvl: LevelFile) -> dict[str, Any]:
@@ -55,7 +45,7 @@ def _model_config(lvl: LevelFile) -> dict[str, Any]:
     return dict(
         level=lvl.level, model_path=model.path, model_name=model.name, model_sha256=model.sha256,
         model_file_type=model.file_type, model_size_bytes=model.size_bytes,
-        bits_per_weight=round(model.tensor_bytes * 8 / model.params, 3) if model.params else 0.0,
+        bits_per_weight=round(model.bits_per_weight, 3),
         requantized=lvl.requantized,
     )
 
@@ -105,11 +95,7 @@ class ChatModel:
     """One GGUF loaded through llama-cpp-python's ``Llama`` with a given KV cache type."""
 
     def __init__(self, config: SafetyConfig, settings: SafetySettings, verbose: bool = False) -> None:
-        from profiler.engine.llamacpp import quiet_llama_logs
-
         quiet_llama_logs(verbose)
-        from profiler.engine.worker import LlamaProxy  # llama.cpp in a supervised worker (engine/worker.py)
-
         if config.kv_type not in UNQUANTIZED_KV and not settings.flash_attn:
             raise ConfigError(f"KV cache type {config.kv_type} needs flash attention; drop --no-flash-attn")
         ggml_type = KV_CACHE_GGML_TYPE[config.kv_type]
@@ -197,15 +183,11 @@ def run_safety(
     ``progress`` is called with 1 after each probe reply. An interrupt (Ctrl-C) keeps the finished
     configurations and marks the record incomplete.
     """
-    import llama_cpp
-
-    from profiler.hardware import detect
-
     if not configs:
         raise ConfigError("no configurations to run")
     record = SafetyRecord(
-        id=new_id_for(configs[0]), created_at=now_iso(),
-        llama_cpp_version=getattr(llama_cpp, "__version__", None),
+        id=new_id(configs[0].model_path, "safety"), created_at=now_iso(),
+        llama_cpp_version=getattr(llama_module(), "__version__", None),
         host=detect(measure=False) if host else None, classifier=classifier.name,
         probe_set=ProbeSetInfo(
             name=probes.name, version=probes.version, source=probes.source, sha256=probes.sha256,
@@ -230,8 +212,6 @@ def reclassify(record: SafetyRecord, classifier: Classifier, probes: ProbeSet | 
     Needs a record made with ``store_completions``; ``probes`` defaults to the set the record names, whose
     SHA-256 must match, so verdicts are paired with the requests that produced them.
     """
-    from profiler.safety.probes import load_probes
-
     if not record.settings.store_completions:
         raise ConfigError(f"{record.id} holds no completions to classify again; rerun with --store-completions")
     probes = probes or load_probes(record.probe_set.source or None)
@@ -245,10 +225,3 @@ def reclassify(record: SafetyRecord, classifier: Classifier, probes: ProbeSet | 
             verdict = classifier.classify(by_id[v.id].prompt, v.completion or "")
             v.refused, v.reason = verdict.refused, verdict.reason
     return summarize(out)
-
-
-def new_id_for(config: SafetyConfig) -> str:
-    """A sortable record id for a safety run: ``<UTC time>-safety-<model file stem>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    stem = Path(config.model_path).stem.replace(" ", "_")[:40]
-    return f"{stamp}-safety-{stem}"

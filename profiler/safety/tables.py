@@ -6,15 +6,14 @@ must not compute statistics (records carry them) or print (the CLI does).
 
 from __future__ import annotations
 
-from profiler.cli.common import table
 from profiler.quantize import Ladder
 from profiler.record import PointResult
 from profiler.safety.record import SafetyRecord
 from profiler.safety.stats import Rate
+from profiler.schema.units import fmt_mib
 from profiler.summary import fmt_stat
 from profiler.sweep import SweepRecord
-
-MiB = 1024 * 1024
+from profiler.text import table
 
 
 def ladder_table(ladder: Ladder) -> str:
@@ -23,7 +22,7 @@ def ladder_table(ladder: Ladder) -> str:
     for lvl in ladder.levels:
         fell = ", ".join(f"{n} {t}" for t, n in sorted(lvl.fallback_types.items(), key=lambda kv: -kv[1]))
         rows.append([
-            lvl.level, f"{lvl.size_bytes / MiB:.1f}", f"{lvl.bits_per_weight:.2f}",
+            lvl.level, fmt_mib(lvl.size_bytes, 1), f"{lvl.bits_per_weight:.2f}",
             "reused" if lvl.quantize_s is None else f"{lvl.quantize_s:.1f}",
             "yes" if lvl.requantized else "no", fell or "-",
         ])
@@ -60,10 +59,10 @@ def sweep_table(record: SweepRecord) -> str:
         for p in e.record.points:
             s = p.summary
             rows.append([
-                e.level, e.kv_type, f"{e.bits_per_weight:.2f}", f"{e.record.model.size_bytes / MiB:.0f}",
+                e.level, e.kv_type, f"{e.bits_per_weight:.2f}", fmt_mib(e.record.model.size_bytes),
                 p.point.label, fmt_stat(s.get("prefill_tok_s")), fmt_stat(s.get("decode_tok_s_aggregate")),
-                _rss_above_baseline(p), f"{p.memory_predicted.ram_bytes / MiB:.0f}",
-                f"{p.memory_predicted.kv_cache_bytes / MiB:.1f}",
+                _rss_above_baseline(p), fmt_mib(p.memory_predicted.ram_bytes),
+                fmt_mib(p.memory_predicted.kv_cache_bytes, 1),
                 fmt_stat(s.get("j_per_token"), 1, 3), p.energy_source or "-",
             ])
     headers = ["level", "KV", "bits/w", "file MiB", "point", "prefill t/s", "decode t/s", "RSS MiB meas",
@@ -79,7 +78,7 @@ def _rss_above_baseline(p: PointResult) -> str:
     peak = p.summary.get("peak_rss_bytes")
     if not peak or peak.mean is None or p.rss_baseline_bytes is None:
         return "-"
-    return f"{(peak.mean - p.rss_baseline_bytes) / MiB:.0f}"
+    return fmt_mib(peak.mean - p.rss_baseline_bytes)
 
 
 def _pp(x: float | None) -> str:

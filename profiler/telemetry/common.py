@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from profiler.schema.energy import Energy as Energy
 
 Reading = dict[str, float | None]
 
@@ -44,21 +46,3 @@ class Sensor(Protocol):
     def read(self) -> Reading:
         """Current values; ``energy_j`` is monotonic (wrap-around already handled)."""
         ...
-
-
-class Energy(BaseModel):
-    """Energy over a measurement window; ``source`` says how it was obtained (``measured:rapl``,
-    ``measured:nvml+estimated:tdp``, ``estimated:tdp`` …) and ``components`` gives joules per source."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    energy_j: float | None
-    above_idle_j: float | None = None
-    duration_s: float | None = None
-    mean_power_w: float | None = None
-    idle_power_w: float | None = None
-    source: str
-    components: dict[str, float] = {}
-    cross_check_j: float | None = None
-    cross_check_source: str | None = None
-    notes: list[str] = []

@@ -1,8 +1,9 @@
 """The sampler thread and energy accounting for one measurement window.
 
 Owns sampling sensors at a fixed rate (10 Hz default) and turning samples into labelled energy with the
-priority of DESIGN.md: a hardware counter, then integrated power, then a TDP x utilisation estimate. It also
-measures the idle baseline that whole-package sensors need. It must not know about models or workloads.
+priority of docs/architecture.md ("Energy"): a hardware counter, then integrated power, then a TDP x utilisation
+estimate. It also measures the idle baseline that whole-package sensors need. It must not know about models or
+workloads.
 """
 
 from __future__ import annotations
