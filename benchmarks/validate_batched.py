@@ -25,6 +25,9 @@ Usage (build the bench first: ``make batched-bench``, minutes on 2 cores):
   .venv/bin/python benchmarks/validate_batched.py             # 5 shapes, B = 1..16 (32 for two), ~10 min idle
   .venv/bin/python benchmarks/validate_batched.py --write --note "idle machine"   # docs/validation-batched-local.md
   .venv/bin/python benchmarks/validate_batched.py --markdown out.md --json out.json
+  .venv/bin/python benchmarks/validate_batched.py --from-json out.json --ladder <id>.ladder.json   # re-predict
+      (no measuring: the stored cells' prediction column recomputed with the current model, the ladder record
+      refitted from its stored run records; seconds)
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from profiler.feasibility.calibration import Calibration, fitted_device
 from profiler.feasibility.model import Device, ModelShape, Part, batched_decode_tok_s
 from profiler.files import cache_dir
 from profiler.models import inspect
-from profiler.record import Settings, WorkloadPoint
+from profiler.record import RunRecord, Settings, WorkloadPoint
 from profiler.schema.host import HostProfile
 from profiler.schema.model import ModelFile
 from profiler.workload_prompts import exact_prompt
@@ -169,6 +172,12 @@ def run_harness(engine: WorkerEngine, prompts: list[list[int]], tg: int, timeout
 def latest_ladder_calibration() -> Path | None:
     """The newest ``hfp calibrate --ladder`` fit in the cache, if any."""
     found = sorted((cache_dir() / "calibration").glob("*-ladder.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def ladder_record() -> Path | None:
+    """The newest ladder record (``<id>.ladder.json``) in the cache, if any."""
+    found = sorted((cache_dir() / "calibration").glob("*.ladder.json"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
 
@@ -328,6 +337,34 @@ def document(body: str, args: argparse.Namespace) -> str:
     ]) + "\n"
 
 
+def repredict(args: argparse.Namespace) -> int:
+    """``--from-json``: the stored cells' predictions recomputed with the current model and the ladder record
+    refitted from its stored run records (no measuring); prints the table and both prediction medians."""
+    data = json.loads(args.from_json.read_text())
+    cells = [Cell(**c) for c in data["cells"]]
+    before = [abs(c.pred_ratio - 1) for c in cells if c.pred_ratio]
+    result = ladder.LadderResult.load(args.ladder)
+    records = [(r.rung, RunRecord.load(r.record_path)) for r in result.rungs if r.record_path]
+    cal, _ = ladder.fit_records(records)
+    device = calibrated_device(cal)
+    saved = data["args"]
+    settings = runner.default_settings(threads=int(saved["threads"]), threads_batch=int(saved["threads"]),
+                                       flash_attn=saved["flash_attn"], n_batch=int(saved["n_batch"]),
+                                       n_ubatch=int(saved["n_ubatch"]))
+    pp, tg = int(saved["prompt_tokens"]), int(saved["output_tokens"])
+    models = {r.label: shape_model(r) for r in ladder.parse_rungs(saved["shapes"])}
+    for c in cells:
+        if not c.skipped:
+            c.predicted_tg = predict(models[c.shape], settings, device, c.batch, pp, tg)
+    after = [abs(c.pred_ratio - 1) for c in cells if c.pred_ratio]
+    print(table(cells))
+    print(f"refit of {args.ladder.name}: t0 {cal.t0_s * 1e3:.2f} ms/32 layers, BW {cal.bandwidth_eff_gbps:.1f} GB/s, "
+          f"F {cal.flops_eff_tflops:.3f} TFLOPS, eta_batch {cal.eta_batch or 0:.3f}, rms log error {cal.rel_rms:.3f}")
+    print(f"|predicted/bench - 1| median: stored {statistics.median(before):.1%}, "
+          f"now {statistics.median(after):.1%} (max {max(after):.1%}) over {len(after)} cells")
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help=f"{QUICK_SHAPES}, B = 1, 4, 2 repetitions (~1 minute)")
@@ -346,6 +383,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--note", default="", help="conditions for --write, e.g. 'idle machine' or the load")
     ap.add_argument("--markdown", type=Path, help="also write the table here")
     ap.add_argument("--json", type=Path, help="also write every repetition here")
+    ap.add_argument("--from-json", type=Path, help="re-predict the cells of a saved --json run (no measuring)")
+    ap.add_argument("--ladder", type=Path, help="with --from-json: the ladder record to refit [default: newest]")
     args = ap.parse_args(argv)
     args.shapes = args.shapes or (QUICK_SHAPES if args.quick else FULL_SHAPES)
     parallel = args.parallel or ("1,4" if args.quick else None)
@@ -363,6 +402,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        args.ladder = args.ladder or ladder_record()
+        if args.ladder is None:
+            print("error: no ladder record; run `hfp calibrate --ladder` or pass --ladder", file=sys.stderr)
+            return 2
+        try:
+            return repredict(args)
+        except (HfpError, OSError, KeyError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if not args.bench.is_file():
         print(f"error: {args.bench} not found; build it with `make batched-bench`", file=sys.stderr)
         return 2

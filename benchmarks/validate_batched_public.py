@@ -64,7 +64,7 @@ def report(show_rows: bool = False) -> str:
     out += _table("dense / MoE", res, lambda r: "MoE" if r.row.is_moe else "dense")
     out += _table("mainline / fork or partial (quality)", res, lambda r: r.row.quality)
     out += _table("prompt shared (-pps)", res, lambda r: r.row.shared_prompt)
-    out += _table("held-out chip", res, lambda r: r.row.group)
+    out += _table("held-out chip", res, lambda r: r.row.device_key)
     out += _table("B = 1 vs B > 1", res, lambda r: "B=1" if r.row.B == 1 else "B>1")
     out += _table("backend factors: own fit (>= 2 chips) / pooled", res,
                   lambda r: "own" if r.row.backend_key in model.ratio else "pooled (one-chip backend)")
@@ -77,7 +77,7 @@ def report(show_rows: bool = False) -> str:
     out += ["", "all used rows, MoE rows with the leave-one-model-out spread (dense rows as above)"]
     out += [f"  {'overall':<42} {_stats(mixed)}"]
     out += _table("per backend", mixed, lambda r: r.row.backend_key)
-    out += [f"  {'dgx spark':<42} {_stats([r for r in mixed if r.row.group == 'dgx spark'])}"]
+    out += [f"  {'dgx spark':<42} {_stats([r for r in mixed if r.row.device_key == 'dgx spark'])}"]
     if not any(r.row.is_moe for r in res):
         out.append("  (no usable public MoE batched rows: the only ones are B = 1-only or CPU-offloaded experts)")
     out += ["", f"fitted (all used rows): overlap p = {model.overlap:g}, pooled ratio F_batch/F_prefill = "

@@ -9,7 +9,10 @@ predicted through the same roofline functions ``hfp estimate`` uses (``public_mo
   separately, on primary rows (the headline), then on every row, then with the fit on primary rows only;
 - how often the 90% band (``exp(+-1.645 sigma)``, sigma = the backend's RMS log error over the OTHER chips'
   LODO residuals, as ``hfp estimate`` uses it) covers the published value;
-- the fitted factors (all rows) with their spread over the LODO refits, and every row's LODO prediction.
+- the fitted factors (all rows) with their spread over the LODO refits, and every row's LODO prediction;
+- a CHECK, not fitted: this host's latest synthetic ladder (``hfp calibrate --ladder``; measured decode B=1 and
+  prefill) beside what the public factors predict for the host as its run records describe it (the "before"
+  column of ``benchmarks/validate_local.py``); skipped when no ladder record exists.
 
 Prints the headline and writes docs/validation-public.md (its own file: docs/validation.md is the hand-written
 index of every validation). Usage: .venv/bin/python benchmarks/validate_model.py (about 10 s).
@@ -25,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from profiler import hardware
+from profiler.feasibility import ladder
+from profiler.feasibility.calibration import observations, predict_seconds
 from profiler.feasibility.model import ModelShape
 from profiler.feasibility.public_model import (
     BACKENDS,
@@ -39,6 +45,9 @@ from profiler.feasibility.public_model import (
     public_rows,
     sigmas,
 )
+from profiler.feasibility.target import Target
+from profiler.files import cache_dir
+from profiler.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 Z90 = 1.6449
@@ -123,8 +132,11 @@ _POOLED: list[tuple[str, Getter, str, str]] = [
     ("prefill slope_f", lambda m: m.prefill.slope_f, ".2f",
      "log F_eff vs log(declared FP16 FLOP per byte / 150), where FP16 is declared"),
     ("prefill CPU GFLOPS at 8 cores", lambda m: math.exp(m.prefill.cpu_intercept + m.prefill.cpu_slope
-                                                         * math.log(8)) / 1e9, ".0f", "CPU prefill"),
-    ("prefill CPU core exponent", lambda m: m.prefill.cpu_slope, ".2f", "F_eff ~ cores^x"),
+                                                         * math.log(8)) / 1e9, ".0f",
+     "CPU prefill without a declared TFLOPS figure"),
+    ("prefill CPU core exponent", lambda m: m.prefill.cpu_slope, ".2f", "F_eff ~ cores^x (no TFLOPS declared)"),
+    ("prefill CPU achieved / declared TFLOPS", lambda m: math.exp(m.prefill.cpu_tflops), ".2f",
+     "CPU prefill with a declared peak FP32 (or measured SGEMM) figure"),
     ("prefill MoE factor", lambda m: math.exp(m.prefill.moe), ".2f", "per active FLOP, vs dense"),
 ]
 
@@ -191,6 +203,37 @@ def row_table(res: list[Residual], rows: list[PublicResult]) -> list[str]:
     return lines
 
 
+def local_check() -> list[str]:
+    """This host's latest ladder (measured) beside the public factors' predictions for it: a check, never fitted.
+    Empty when no ladder record exists."""
+    found = sorted((cache_dir() / "calibration").glob("*-ladder.ladder.json"), key=lambda f: f.stat().st_mtime)
+    if not found:
+        return []
+    result = ladder.LadderResult.load(found[-1])
+    records = [(r.rung, RunRecord.load(r.record_path)) for r in result.rungs if r.record_path]
+    if not records:
+        return []
+    profile = hardware.to_profile(records[0][1].host)
+    target = Target.of(profile.model_copy(update={"measured": None}), None)  # public factors only, uncalibrated
+    if target.cpu is None:
+        return []
+    cells, errs = [], []
+    for rung, record in records:
+        shape = ModelShape.of(record.model, record.settings.type_k, record.settings.type_v)
+        for o in observations(record):
+            if o.parallel != 1:
+                continue
+            tokens = 1 if o.kind == "decode" else o.prompt_tokens
+            pred = predict_seconds(shape, target.cpu.device(shape), o, record.settings.n_ubatch)
+            meas, rate = tokens / o.measured_s, tokens / pred
+            errs.append(rate / meas - 1)
+            cells.append(f"{rung} {o.kind} {meas:.1f}/{rate:.1f} ({rate / meas - 1:+.0%})")
+    cpu = profile.cpu
+    return [f"- local host (not fitted): {cpu.cores} cores, {cpu.ram_bandwidth_gbps} GB/s, {cpu.tflops} TFLOPS "
+            f"(ladder {result.id}, measured/predicted tok/s): " + "; ".join(cells)
+            + f"; median |error| {statistics.median(abs(e) for e in errs):.0%}"]
+
+
 def main() -> int:
     """Run the validation, print it and write docs/validation-public.md."""
     rows = public_rows()
@@ -217,8 +260,9 @@ def main() -> int:
         f"{'met' if min(cov_value, cov_pre) >= TARGETS['coverage'] else 'NOT met'})",
     ]
     n_dev = len({r.device_key for r in rows})
+    local = local_check()
     body = [
-        "## Headline", "", *verdict, "",
+        "## Headline", "", *verdict, "", *(["### Local host check (not fitted)", "", *local, ""] if local else []),
         *error_table(primary, "LODO errors, primary rows (fit on all rows, weighted by quality)"),
         *error_table(res, "LODO errors, every row (primary, secondary and shaky)"),
         *error_table([r for r in res if r.quality != "primary"], "LODO errors, secondary and shaky rows only"),
@@ -232,7 +276,7 @@ def main() -> int:
     text = _DOC.format(n_rows=len(rows), n_devices=n_dev, weights=", ".join(f"{k} {v:g}" for k, v in
                                                                            QUALITY_WEIGHT.items()),
                        prior=", ".join(f"{k} {v:g}" for k, v in PRIOR_SD.items()), body="\n".join(body))
-    print("\n".join(verdict))
+    print("\n".join(verdict + local))
     print("\n".join(error_table(primary, "LODO errors, primary rows")))
     print("\n".join(cov))
     OUT.write_text(text)

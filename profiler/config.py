@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from profiler.errors import ConfigError, HfpError
 from profiler.files import read_text
-from profiler.resources import Kind, entries
+from profiler.resources import Entry, Kind, entries
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,3 +97,23 @@ def load_every(kind: Kind, model: type[M], noun: str, directory: Path | None = N
     if directory is not None:
         return {p.stem: load_named(p, kind, model, noun) for p in sorted(Path(directory).glob("*.yaml"))}
     return {name: load_named(entry.path, kind, model, noun) for name, entry in entries(kind).items()}
+
+
+class Catalog(Generic[M]):
+    """The YAML files of one ``kind`` (scenarios, hardware profiles) on the search path, read as ``model``:
+    the loaders a configuration module exposes as its ``load``, ``sources`` and ``load_all``."""
+
+    def __init__(self, kind: Kind, model: type[M], noun: str) -> None:
+        self.kind, self.model, self.noun = kind, model, noun
+
+    def load(self, name_or_path: str | Path) -> M:
+        """One by file path, or by name (file stem) on the search path (built-in, then the user's folders)."""
+        return load_named(name_or_path, self.kind, self.model, self.noun)
+
+    def sources(self) -> dict[str, Entry]:
+        """Every file on the search path by name, with where it came from (built-in, user, option)."""
+        return entries(self.kind)
+
+    def load_all(self, directory: Path | None = None) -> dict[str, M]:
+        """Every one on the search path (or only those in ``directory``), keyed by file stem."""
+        return load_every(self.kind, self.model, self.noun, directory)

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from profiler.config import load_every, load_named
-from profiler.resources import Entry, builtin_dir, entries
+from profiler.config import Catalog
+from profiler.resources import builtin_dir
 
 # Bounds far beyond any real device (and allow_inf_nan=False): a typo such as 5e-324 GB/s is a one-line refusal,
 # not a division by zero in the performance model.
@@ -94,19 +94,10 @@ class HardwareProfile(BaseModel):
         return self
 
 
-def load(name_or_path: str | Path) -> HardwareProfile:
-    """A profile by file path, or by name (file stem) on the search path (built-in, then the user's folders)."""
-    return load_named(name_or_path, "hardware_profiles", HardwareProfile, "hardware profile")
-
-
-def sources() -> dict[str, Entry]:
-    """Every profile file on the search path by name, with where it came from (built-in, user, option)."""
-    return entries("hardware_profiles")
-
-
-def load_all(directory: Path | None = None) -> dict[str, HardwareProfile]:
-    """Every profile on the search path (or only those in ``directory``), keyed by file stem."""
-    return load_every("hardware_profiles", HardwareProfile, "hardware profile", directory)
+_CATALOG = Catalog("hardware_profiles", HardwareProfile, "hardware profile")
+load = _CATALOG.load  # a hardware profile by file path, or by name on the search path
+sources = _CATALOG.sources  # every hardware profile file on the search path by name, with where it came from
+load_all = _CATALOG.load_all  # every hardware profile on the search path (or in one folder), keyed by file stem
 
 
 def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, HardwareProfile]:

@@ -222,6 +222,21 @@ class Document(BaseModel):
         return load_document(cls, path, cls.NOUN, fields["schema_version"].default, kind=kind)
 
 
+class KindedDocument(Document):
+    """A document that names its ``kind`` (a sweep, a safety run), when it was made and by which hfp. Subclasses
+    narrow ``kind`` to their own literal and default; the JSON keeps the order id, schema_version, kind,
+    created_at, hfp_version. Its ``NOUN`` is ``<kind> record``."""
+
+    kind: str
+    created_at: str
+    hfp_version: str = __version__
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.NOUN = f"{cls.model_fields['kind'].default} record"
+
+
 def read_json_object(path: Path, noun: str, kind: str | None, schema: int | tuple[int, ...],
                      error: type[HfpError] = RecordError, missing: str | None = None, hint: str = "") -> dict[str, Any]:
     """The JSON object in ``path`` after checking its ``kind`` (unless None) and ``schema_version`` (``schema``,

@@ -8,14 +8,13 @@ token shape, which is all hfp ever sends to a model.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from profiler.config import load_every, load_named
-from profiler.resources import Entry, builtin_dir, entries
+from profiler.config import Catalog
+from profiler.resources import builtin_dir
 from profiler.schema.capability import CapabilityRequirement
 
 # Upper bounds far beyond any campaign; with allow_inf_nan=False they keep a typo (1e308 items, .inf hours) a
@@ -137,19 +136,10 @@ class Scenario(BaseModel):
         return start + o / 2
 
 
-def load(name_or_path: str | Path) -> Scenario:
-    """A scenario by file path, or by name (file stem) on the search path (built-in, then the user's folders)."""
-    return load_named(name_or_path, "scenarios", Scenario, "scenario")
-
-
-def sources() -> dict[str, Entry]:
-    """Every scenario file on the search path by name, with where it came from (built-in, user, option)."""
-    return entries("scenarios")
-
-
-def load_all(directory: Path | None = None) -> dict[str, Scenario]:
-    """Every scenario on the search path (or only those in ``directory``), keyed by file stem."""
-    return load_every("scenarios", Scenario, "scenario", directory)
+_CATALOG = Catalog("scenarios", Scenario, "scenario")
+load = _CATALOG.load  # a scenario by file path, or by name on the search path
+sources = _CATALOG.sources  # every scenario file on the search path by name, with where it came from
+load_all = _CATALOG.load_all  # every scenario on the search path (or in one folder), keyed by file stem
 
 
 def load_many(names_or_paths: list[str] | tuple[str, ...]) -> dict[str, Scenario]:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from profiler import __version__, hardware, runner
+from profiler import hardware, runner
 from profiler.errors import ConfigError, signal_name
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
-from profiler.record import Document, RunRecord, Settings, WorkloadPoint, new_id, now_iso
+from profiler.record import KindedDocument, RunRecord, Settings, WorkloadPoint, new_id, now_iso
 from profiler.schema.host import HostProfile
 from profiler.schema.model import ModelFile
 from profiler.schema.units import parse_kv_types
@@ -40,15 +40,11 @@ class SweepEntry(BaseModel):
     record: RunRecord
 
 
-class SweepRecord(Document):
+class SweepRecord(KindedDocument):
     """One ``hfp sweep``: the same workload points measured at every configuration."""
-
-    NOUN: ClassVar[str] = "sweep record"
 
     schema_version: int = SWEEP_SCHEMA_VERSION
     kind: Literal["sweep"] = "sweep"
-    created_at: str
-    hfp_version: str = __version__
     ladder_source: str | None = None
     ladder_dir: str | None = None
     warnings: list[str] = []

@@ -14,7 +14,7 @@ from profiler.feasibility import Assumptions, Estimate, ModelSpec, public_effici
 from profiler.feasibility.efficiency import public_rows
 from profiler.feasibility.model import Device, ModelShape, split, t_decode_step, t_prefill
 from profiler.feasibility.placement import best_placement
-from profiler.feasibility.public_model import BACKENDS
+from profiler.feasibility.public_model import BACKENDS, DeviceFacts, public_model
 from profiler.feasibility.spec import BITS_PER_WEIGHT, family_spec
 
 SHAPE = ModelShape(params=8e9, weight_bytes=4.9e9, kv_full=131072.0, n_layers=32, repeating_bytes=4.4e9)
@@ -98,3 +98,17 @@ def test_a_real_run_record_can_be_calibrated_and_estimated(small_record_path: Pa
     assert {r["model_source"] for r in json.loads(rows.output)} == {"record"}
     assert len(json.loads(rows.output)) == len(profiles.load_all())
     assert scenarios.load("fake-reviews").items == json.loads(rows.output)[0]["items"]
+
+
+def test_cpu_rates_follow_declared_compute_and_scale_at_most_linearly_in_cores() -> None:
+    """A CPU's prefill follows its declared TFLOPS when given (proportionally), else grows no faster than its
+    core count; its per-core streaming limit is a modern core's (tens of GB/s), so two cores are not capped
+    far below their bandwidth."""
+    m = public_model()
+    small = ModelShape(params=1.2e9, weight_bytes=0.8e9, kv_full=32768.0, n_layers=16)
+    declared = [m.flops(DeviceFacts("cpu", 50.0, t, 2), small) for t in (0.25, 0.5)]
+    assert declared[1] == pytest.approx(2 * declared[0])
+    by_cores = [m.flops(DeviceFacts("cpu", 50.0, None, c), small) for c in (2, 4, 32)]
+    assert by_cores[0] < by_cores[1] < by_cores[2] <= 16.5 * by_cores[0]
+    assert 15e9 <= m.decode.kappa_core_bps <= 40e9
+    assert m.bandwidth_bps(DeviceFacts("cpu", 50.0, None, 2), small) > 0.4 * 50e9 * m.decode.eta["cpu"]

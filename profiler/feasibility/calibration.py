@@ -269,7 +269,15 @@ def fitted_device(bandwidth_bps: float, flops: float, t0_s: float, eta_batch: fl
                   overlap=batched_factors(backend).overlap)
 
 
+# the batched compute ratio stays within the public fit's grid (batched.RATIO_GRID): where a few noisy small-B
+# points leave it unidentified (the step barely grows), it must not run off
+ETA_BATCH_RANGE = (0.01, 4.0)
+EXP_LIMIT = 600.0  # log-parameters of the fit are clipped here (exp(709) overflows a float)
 BW_CAP = 3.0  # a fitted effective bandwidth above this multiple of the host's measured one is not physical
+
+
+def _eta_batch(x: np.ndarray) -> float:
+    return float(np.clip(math.exp(min(x[3], EXP_LIMIT)), *ETA_BATCH_RANGE))
 
 
 def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: float, backend: str = "cpu",
@@ -294,7 +302,8 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     public_ratio = batched_factors(backend).ratio
 
     def device(x: np.ndarray) -> Device:
-        ratio = math.exp(x[3]) if batched else public_ratio
+        x = np.clip(x, -EXP_LIMIT, EXP_LIMIT)  # a simplex step far off (noisy timings) must not overflow exp
+        ratio = _eta_batch(x) if batched else public_ratio
         return fitted_device(math.exp(x[0]), math.exp(x[1]), t0_cap / (1.0 + math.exp(-x[2])), ratio, backend)
 
     def seconds(s: ModelShape, dev: Device, o: Observation, ub: int) -> float:
@@ -317,7 +326,7 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
                                        parallel=o.parallel, measured_s=o.measured_s, predicted_s=pred,
                                        rel_error=pred / o.measured_s - 1.0))
     rms = math.sqrt(sum(math.log(p.predicted_s / p.measured_s) ** 2 for p in points) / len(points))
-    return dev, points, rms, (math.exp(x[3]) if batched else None)
+    return dev, points, rms, (_eta_batch(x) if batched else None)
 
 
 def fit(record: RunRecord) -> Calibration:

@@ -90,7 +90,10 @@ QUICK_LADDER: tuple[Rung, ...] = (Rung(preset="llama-3.2-1b"), Rung(preset="qwen
                                   Rung(preset="qwen3-30b-a3b", n_layers=4, n_vocab=32768))
 # parallel 1 measures single-stream decode (prompt 64, 16 steps: the median step is robust) and prefill; the
 # batched levels decode 8 steps from 8-token prompts: enough for the batched compute rate, and their prefills
-# (8 x B tokens) add prefill points of other lengths at little cost
+# (8 x B tokens) add prefill points of other lengths at little cost. Not parallel 2 by default: on a CPU its step
+# switches kernels (one gemv pass per row; llamafile tinyBLAS for non-repacked tensors), which the step model does
+# not represent, and fitting it biased the single-stream fit (idle run: leave-one-size-out decode 21% with it,
+# 8% without; docs/performance-model.md, batched decode). `--parallel 1,2,4,16` measures it anyway.
 DEFAULT_PARALLEL: tuple[int, ...] = (1, 4, 16)
 PROMPT_TOKENS, OUTPUT_TOKENS = 64, 16
 BATCH_PROMPT_TOKENS, BATCH_OUTPUT_TOKENS = 8, 8

@@ -24,7 +24,10 @@ Decode (single sequence, memory-bound), for a model with ``L`` layers reading ``
   embeddings at higher precision than its MXFP4 experts. Fitted on every MoE row (gpt-oss 20B and 120B on
   CUDA, ROCm and Metal; ridge prior: 1, no extra read, log sd 1); v1's extra per-layer MoE time instead fitted
   worse (LODO MoE decode median 14.7% vs 9.3%) and would grow with depth for many-layer MoE models;
-- ``kappa``: bytes per second one CPU core can stream (the few-core limit of CPU decode).
+- ``kappa``: bytes per second one CPU core can stream (the few-core limit of CPU decode; v3 fitted it with a
+  wide prior at 12.8 GB/s, carried by a row whose cores were misread (8 for the 4 its source used): a 2-core
+  host was capped at 25 GB/s. Now a prior of 20 GB/s per core, log sd 0.35 -- modern cores stream 20-40 GB/s
+  each; the public CPU rows alone fit 22 -- which still explains a 24-core EPYC reaching a third of its peak).
 
 The fit also carries one offset per publication (``source_key``: one build, harness and flash-attention
 setting; ridge prior ``PRIOR_SD["source"]``), so the factors compare devices within a publication and are not
@@ -42,7 +45,12 @@ Prefill (compute-bound) is a log-linear model of the FLOP rate achieved, ``2 * P
   with the figures filled in vs 26.9% when most rows had none). A device without ``F`` gets its backend's
   median compute per byte (``log_f_typical``; LODO with every held-out device's ``F`` hidden: 26.6%). (v1 had
   separate intercepts and slopes for GPUs with and without ``F``: seven more factors, and a worse LODO);
-- CPU: ``log F_eff = c_cpu + beta_C log cores`` (llama.cpp's CPU matmuls scale with cores, not bandwidth);
+- CPU with a declared compute figure ``T`` (``fp16_tflops`` of a CPU row, ``cpu.tflops`` of a profile: the peak
+  vector FP32 rate of the cores used, or an SGEMM measured by ``hfp hardware``): ``log F_eff = c_T + log T``;
+  llama.cpp's int8 dot products gain on FP32 about what quantisation and threading lose (prior ``c_T = 0``; the
+  public rows fit about 0.75 x T);
+- CPU without ``T``: ``log F_eff = c_cpu + beta_C log cores``, ``beta_C`` held near 1 (linear in cores; v3's
+  free fit of 1.5 on a few many-core rows gave a 2-core host 43 GFLOP/s);
 - a mixture-of-experts factor (small per-expert matmuls in a ubatch).
 
 Backend terms are shrunk toward their pooled value (a ridge prior), which is also what a backend absent from
@@ -77,14 +85,17 @@ from profiler.resources import data_file
 R = TypeVar("R", bound=BaseModel)
 
 PUBLIC_CSV = data_file("llamacpp-public.csv")  # package data (importlib.resources)
-FIT_VERSION = 3  # bump when the model's form changes: cached fits are then ignored (part of the cache key)
+FIT_VERSION = 4  # bump when the model's form changes: cached fits are then ignored (part of the cache key)
 BACKENDS = ("cuda", "rocm", "metal", "vulkan", "sycl", "cpu")
 QUALITY_WEIGHT = {"primary": 1.0, "secondary": 0.5, "shaky": 0.3}
 BW_REF_GBPS = 400.0
 N_UBATCH = 512  # llama-bench's default ubatch
 # prior (ridge) widths, in log units: how far a backend's factor may stray from the pooled one on little data
-PRIOR_SD = {"eta": 1.0, "tau": 1.0, "moe": 1.0, "kappa": 3.0, "ceiling": 3.0, "source": 0.3,
-            "intercept": 1.0, "pp_moe": 3.0, "cpu": 3.0, "cpu_cores": 3.0}
+PRIOR_SD = {"eta": 1.0, "tau": 1.0, "moe": 1.0, "kappa": 0.35, "ceiling": 3.0, "source": 0.3,
+            "intercept": 1.0, "pp_moe": 3.0, "cpu": 3.0, "cpu_cores": 0.3, "cpu_tflops": 1.0}
+# bytes/s one core streams in llama.cpp's decode: modern cores stream 20-40 GB/s each; the public CPU rows alone
+# fit 22 GB/s (weak prior) and LODO prefers the low end (decode median 9.5% at 20, 9.9% at 22, 10.4% at 30)
+KAPPA_PRIOR_BPS = 20e9
 SIGMA_PRIOR_ROWS = 3.0  # a backend's band shrinks toward the pooled residual spread as if by this many rows
 MIN_SIGMA = 0.05
 F_PER_BYTE_REF = 150.0  # FLOP per byte: a typical GPU's declared FP16 FLOPS over its bandwidth (4090: 164)
@@ -228,6 +239,7 @@ class PrefillFactors(BaseModel):
     slope_f: float  # on log(F / BW / F_PER_BYTE_REF), where FP16 is declared
     cpu_intercept: float
     cpu_slope: float
+    cpu_tflops: float = 0.0  # log of achieved FLOP/s over a CPU's declared TFLOPS (used when declared)
     cpu_flop_per_byte: float = 1.0  # CPU without a core count: median achieved FLOP/s per B/s of bandwidth
     # a GPU without a declared FP16 figure: its backend's median log(F / BW / F_PER_BYTE_REF) over the fit rows
     log_f_typical: dict[str, float] = Field(default_factory=dict)
@@ -294,7 +306,9 @@ class PublicModel(BaseModel):
     def flops(self, dev: DeviceFacts, shape: ModelShape) -> float:
         """Effective FLOP rate of prefill (FLOP/s) on this device for this model."""
         p = self.prefill
-        if dev.backend == "cpu" and dev.cores:
+        if dev.backend == "cpu" and dev.fp16_tflops:
+            y = p.cpu_tflops + math.log(dev.fp16_tflops * 1e12)
+        elif dev.backend == "cpu" and dev.cores:
             y = p.cpu_intercept + p.cpu_slope * math.log(dev.cores)
         elif dev.backend == "cpu":  # cores unknown: the CPU rows' achieved FLOP per byte of bandwidth
             y = math.log(p.cpu_flop_per_byte * max(dev.bandwidth_gbps, 1e-3) * 1e9)
@@ -452,7 +466,8 @@ def _decode_prior(x: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
     return [(x[_L["eta"]] - x[_L["eta_pool"]]) / sd["eta"], (x[_L["tau"]] - x[_L["tau_pool"]]) / sd["tau"],
             (x[_L["ceil"]] - x[_L["ceil_pool"]]) / sd["ceiling"],
             (x[_L["ceil_pool"]] - math.log(CEILING_PRIOR_GBPS)) / sd["ceiling"],
-            x[_L["moe"]] / sd["moe"], (x[_L["kappa"]] - math.log(10e9)) / sd["kappa"], offsets / sd["source"]]
+            x[_L["moe"]] / sd["moe"], (x[_L["kappa"]] - math.log(KAPPA_PRIOR_BPS)) / sd["kappa"],
+            offsets / sd["source"]]
 
 
 def _decode_start(n_sources: int) -> np.ndarray:
@@ -460,7 +475,7 @@ def _decode_start(n_sources: int) -> np.ndarray:
     x0[_L["eta"]], x0[_L["eta_pool"]] = math.log(0.7), math.log(0.7)
     x0[_L["tau"]], x0[_L["tau_pool"]] = math.log(5e-5), math.log(5e-5)
     x0[_L["ceil"]], x0[_L["ceil_pool"]] = math.log(CEILING_PRIOR_GBPS), math.log(CEILING_PRIOR_GBPS)
-    x0[_L["kappa"]] = math.log(10e9)
+    x0[_L["kappa"]] = math.log(KAPPA_PRIOR_BPS)
     return x0
 
 
@@ -498,7 +513,9 @@ def _flop_ratio(fp16_tflops: float, bw_bps: float) -> float:
 def _prefill_features(row: PublicResult) -> dict[str, float] | None:
     """The regression features of a row's achieved FLOP rate, or None when the row cannot be used."""
     f: dict[str, float] = {"moe": float(row.is_moe)}
-    if row.backend == "cpu" and row.cpu_cores:
+    if row.backend == "cpu" and row.fp16_tflops:  # declared CPU compute: achieved = factor x declared
+        f.update(cpu_t=1.0, offset=math.log(row.fp16_tflops * 1e12))
+    elif row.backend == "cpu" and row.cpu_cores:
         f.update(cpu=1.0, log_cores=math.log(row.cpu_cores))
     elif row.bandwidth_gbps:
         f.update({f"B_{row.backend}": 1.0, "log_b": math.log(row.bandwidth_gbps * 1e9)})
@@ -527,15 +544,17 @@ def fit_prefill(rows: Sequence[PublicResult]) -> PrefillFactors:
     for r, f in use:  # a GPU row without a declared FP16 figure: its backend's typical compute per byte
         if f"B_{r.backend}" in f and "log_f" not in f:
             f["log_f"] = typical.get(r.backend, typical_pooled)
-    names = [f"B_{b}" for b in BACKENDS] + ["mu_b", "log_f", "log_b", "cpu", "log_cores", "moe"]
+    names = [f"B_{b}" for b in BACKENDS] + ["mu_b", "log_f", "log_b", "cpu", "log_cores", "cpu_t", "moe"]
     idx = {n: i for i, n in enumerate(names)}
     x_rows, y, w = [], [], []
     for r, f in use:
         v = np.zeros(len(names))
         for k, val in f.items():
-            v[idx[k]] = val
+            if k != "offset":
+                v[idx[k]] = val
         x_rows.append(v)
-        y.append(math.log((r.pp_tok_s or 1.0) * 2.0 * (r.active_params if r.is_moe and r.active_params else r.params)))
+        achieved = (r.pp_tok_s or 1.0) * 2.0 * (r.active_params if r.is_moe and r.active_params else r.params)
+        y.append(math.log(achieved) - f.get("offset", 0.0))
         w.append(math.sqrt(QUALITY_WEIGHT.get(r.quality, 0.3)))
     prior_x, prior_y = [], []
 
@@ -552,10 +571,14 @@ def fit_prefill(rows: Sequence[PublicResult]) -> PrefillFactors:
     prior({"moe": 1.0 / PRIOR_SD["pp_moe"]}, 0.0)
     c = 1.0 / PRIOR_SD["cpu"]  # weak: about 50 GFLOPS per core
     prior({"cpu": c}, c * math.log(50e9))
-    # weak prior toward linear in cores: the data prefer about cores^1.5 (larger CPUs in them also have wider
-    # SIMD per core), and leave-one-device-out confirms it (CPU prefill median 31% vs 44% when forced linear)
+    # prior toward linear in cores (a CPU's matmul throughput is its cores' sum): the few core-only rows mix
+    # many-core server parts (wide SIMD) with small Arm boards and would otherwise fit a superlinear cores^1.5
+    # that a 2-core host extrapolates badly (43 GFLOP/s predicted for a 2-core Zen4 measuring ~470)
     cc = 1.0 / PRIOR_SD["cpu_cores"]
     prior({"log_cores": cc}, cc * 1.0)
+    # achieved over declared CPU TFLOPS (peak vector FP32 or a measured SGEMM): llama.cpp's int8 dot products
+    # gain on FP32 about what quantisation and threading lose, so the prior centre is 1
+    prior({"cpu_t": 1.0 / PRIOR_SD["cpu_tflops"]}, 0.0)
     prior({"log_b": 0.01}, 0.01)  # keep the slopes and the pooled intercept defined on any subset of rows
     prior({"log_f": 0.01}, 0.0)
     prior({"mu_b": 0.01}, 0.0)
@@ -567,7 +590,7 @@ def fit_prefill(rows: Sequence[PublicResult]) -> PrefillFactors:
         intercept_b={b: float(beta[idx[f"B_{b}"]]) for b in BACKENDS if b in present_b},
         pooled_b=float(beta[idx["mu_b"]]), slope_f=float(beta[idx["log_f"]]), slope_b=float(beta[idx["log_b"]]),
         cpu_intercept=float(beta[idx["cpu"]]),
-        cpu_slope=float(beta[idx["log_cores"]]), moe=float(beta[idx["moe"]]),
+        cpu_slope=float(beta[idx["log_cores"]]), moe=float(beta[idx["moe"]]), cpu_tflops=float(beta[idx["cpu_t"]]),
         log_f_typical=typical, log_f_typical_pooled=typical_pooled,
         cpu_flop_per_byte=float(np.median(per_byte)) if (per_byte := [
             (r.pp_tok_s or 0) * 2 * r.params / (r.bandwidth_gbps * 1e9) for r in rows

@@ -8,12 +8,11 @@ the feasibility report shows beside each quantization level. Summaries are recom
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from profiler import __version__
-from profiler.record import Document
+from profiler.record import KindedDocument
 from profiler.safety.stats import PairedChange, Rate, paired_change
 from profiler.schema.host import HostProfile
 
@@ -122,15 +121,11 @@ class ProbeSetInfo(BaseModel):
     categories: list[str]
 
 
-class SafetyRecord(Document):
+class SafetyRecord(KindedDocument):
     """One ``hfp safety`` run."""
-
-    NOUN: ClassVar[str] = "safety record"
 
     schema_version: int = SAFETY_SCHEMA_VERSION
     kind: Literal["safety"] = "safety"
-    created_at: str
-    hfp_version: str = __version__
     llama_cpp_version: str | None = None
     host: HostProfile | None = None
     classifier: str

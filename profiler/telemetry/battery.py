@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profiler.telemetry.common import Reading, SensorStatus
+from profiler.telemetry.common import PowerSamplesOnly, Reading, SensorStatus
 
 DEFAULT_ROOT = Path("/sys/class/power_supply")
 
@@ -40,13 +40,11 @@ def battery_power_w(battery: Path) -> float | None:
     return abs(i) * abs(v) / 1e12
 
 
-class BatterySensor:
+class BatterySensor(PowerSamplesOnly):
     """Whole-system power from the battery's discharge rate."""
 
     name = "battery"
     source = "measured:battery"
-    has_energy_counter = False
-    counter_period_s = 0.0
 
     def __init__(self, root: Path = DEFAULT_ROOT) -> None:
         self.root = Path(root)

@@ -46,3 +46,10 @@ class Sensor(Protocol):
     def read(self) -> Reading:
         """Current values; ``energy_j`` is monotonic (wrap-around already handled)."""
         ...
+
+
+class PowerSamplesOnly:
+    """Base of the sensors with no energy counter (psutil, battery): energy comes from integrated power samples."""
+
+    has_energy_counter = False
+    counter_period_s = 0.0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from profiler.telemetry.common import Reading, SensorStatus
+from profiler.telemetry.common import PowerSamplesOnly, Reading, SensorStatus
 
 _STATM = "/proc/self/statm"
 
@@ -47,13 +47,11 @@ def memory_parts(pid: int | None = None, proc_root: Path = Path("/proc")) -> dic
     return {"Rss": kb["Rss"], "Anonymous": anon, "Shmem": shmem, "File": kb["Rss"] - anon - shmem}
 
 
-class ProcessSensor:
+class ProcessSensor(PowerSamplesOnly):
     """RSS and its anonymous part (bytes) of a process, and CPU utilisation as a share of all logical cores."""
 
     name = "process"
     source = "measured:psutil"
-    has_energy_counter = False
-    counter_period_s = 0.0
 
     def __init__(self, pid: int | None = None, proc_root: Path = Path("/proc")) -> None:
         # ``pid``: another process to watch (hfp's llama.cpp worker, profiler.engine.worker); None = this one.
