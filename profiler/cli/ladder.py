@@ -14,10 +14,10 @@ from profiler.schema.model import ModelFile
 
 
 def measure_rung(model: ModelFile, points: list[WorkloadPoint]) -> tuple[RunRecord, Path | None]:
-    """Measure one ladder rung as ``hfp run`` would, kept short: one repetition after a warm-up of the same
-    prefill and two decode steps, no idle baseline (the ladder's figures are timings, not energy)."""
+    """Measure one ladder rung as ``hfp run`` would, kept short: ``ladder.REPETITIONS`` repetitions after a warm-up
+    of the same prefill and two decode steps, no idle baseline (the ladder's figures are timings, not energy)."""
     options = runner.RunOptions(idle_seconds=0, warmup_tokens=2)
-    record = runner.measure(model, points, runner.default_settings(repetitions=1), options=options)
+    record = runner.measure(model, points, runner.default_settings(repetitions=ladder.REPETITIONS), options=options)
     return record, runner.record_path(record, options)
 
 

@@ -309,15 +309,23 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     def seconds(s: ModelShape, dev: Device, o: Observation, ub: int) -> float:
         return predict_seconds(s, replace(dev, t0_s=dev.t0_s * layers[id(s)]), o, ub)
 
-    def loss(x: np.ndarray) -> float:
+    def loss(x: np.ndarray, rows: list[tuple[ModelShape, int, Observation]]) -> float:
         dev = device(x)
         excess = max(0.0, x[0] - math.log(bw_cap)) if bw_cap else 0.0
-        return float(sum(math.log(seconds(s, dev, o, ub) / o.measured_s) ** 2 for s, ub, o in data)
+        return float(sum(math.log(seconds(s, dev, o, ub) / o.measured_s) ** 2 for s, ub, o in rows)
                      + 10.0 * excess ** 2)
 
-    start = [math.log(a0), math.log(f0), -2.0] + ([math.log(public_ratio)] if batched else [])
-    x = nelder_mead(loss, np.array(start))
-    x = nelder_mead(loss, x, step=0.1)  # restart from the optimum: Nelder-Mead can stall on a ridge
+    # Two stages: t0, bandwidth and prefill compute from the single-stream decode and the prefill points; then
+    # the batched ratio alone from the batched decode points. A joint fit let the batched points (whose CPU
+    # kernels change with B, docs/performance-model.md) pull the single-stream terms off their own data.
+    single = [d for d in data if not (d[2].kind == "decode" and d[2].parallel > 1)]
+    start = np.array([math.log(a0), math.log(f0), -2.0] + ([math.log(public_ratio)] if batched else []))
+    x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), start[:3])
+    x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), x, step=0.1)  # Nelder-Mead can stall
+    x = np.concatenate([x, start[3:]])
+    if batched:
+        rest = [d for d in data if d not in single]
+        x[3] = nelder_mead(lambda v: loss(np.concatenate([x[:3], v]), rest), x[3:])[0]
     dev = device(x)
     points = []
     for s, ub, o in data:

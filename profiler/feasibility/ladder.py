@@ -95,6 +95,9 @@ QUICK_LADDER: tuple[Rung, ...] = (Rung(preset="llama-3.2-1b"), Rung(preset="qwen
 # not represent, and fitting it biased the single-stream fit (idle run: leave-one-size-out decode 21% with it,
 # 8% without; docs/performance-model.md, batched decode). `--parallel 1,2,4,16` measures it anyway.
 DEFAULT_PARALLEL: tuple[int, ...] = (1, 4, 16)
+# Three repetitions per point: two idle runs 25 minutes apart with one repetition differed by 15-30% on the same
+# rung's single-stream decode (a shared VM); the fit takes each point's median step and fastest prefill.
+REPETITIONS = 3
 PROMPT_TOKENS, OUTPUT_TOKENS = 64, 16
 BATCH_PROMPT_TOKENS, BATCH_OUTPUT_TOKENS = 8, 8
 RAM_SHARE = 0.6  # a rung's weights (mapped + a repacked copy) must stay under this share of available RAM
@@ -221,7 +224,7 @@ def ladder_points(parallel: tuple[int, ...] | list[int], prompt_tokens: int = PR
 def run_ladder(rungs: list[Rung], measure: Measure, prompt_tokens: int = PROMPT_TOKENS,
                output_tokens: int = OUTPUT_TOKENS, parallel: tuple[int, ...] = DEFAULT_PARALLEL,
                skipped: list[str] | None = None, progress: Callable[[str], None] | None = None,
-               repetitions: int = 1) -> LadderResult:
+               repetitions: int = REPETITIONS) -> LadderResult:
     """Build (or reuse) each rung, measure it with ``measure`` and fit one calibration to every point."""
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
