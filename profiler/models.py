@@ -22,7 +22,7 @@ from profiler.config import describe_validation_error
 from profiler.errors import HfpError, ModelError
 from profiler.files import cache_dir as cache_dir
 from profiler.files import write_atomic
-from profiler.gguf import FILE_TYPES, GGUFHeader, read_header
+from profiler.gguf import FILE_TYPES, GGUFHeader, TensorInfo, read_header
 from profiler.resources import DEFAULT_MODEL_FILE as DEFAULT_MODEL_FILE
 from profiler.resources import DEFAULT_MODEL_PACKAGE as DEFAULT_MODEL_PACKAGE
 from profiler.resources import default_model_path as default_model_path
@@ -57,6 +57,12 @@ def _swa_layers(meta: dict[str, Any], arch: str, n_layers: int) -> tuple[int | N
     if not period:  # a window with no pattern means every layer is windowed (e.g. Mistral v0.1)
         return int(window), [True] * n_layers
     return int(window), [(i % period) < period - 1 for i in range(n_layers)]
+
+
+def _output_params(tensors: list[TensorInfo]) -> int:
+    """Parameters of the output projection: ``output.weight``, or the tied token embedding when there is none."""
+    by_name = {t.name: t.n_elements for t in tensors}
+    return int(by_name.get("output.weight", by_name.get("token_embd.weight", 0)))
 
 
 def describe(header: GGUFHeader, path: Path) -> ModelFile:
@@ -104,6 +110,7 @@ def describe(header: GGUFHeader, path: Path) -> ModelFile:
         n_experts_used=int(_arch_key(meta, arch, "expert_used_count", 0) or 0),
         expert_params=sum(t.n_elements for t in header.tensors if _is_expert(t.name)),
         expert_bytes=sum(t.nbytes for t in header.tensors if _is_expert(t.name)),
+        output_params=_output_params(header.tensors),
     )
 
 

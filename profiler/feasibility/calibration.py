@@ -259,7 +259,7 @@ def predict_seconds(shape: ModelShape, device: Device, o: Observation, n_ubatch:
     parts = [Part(device, shape.weight_bytes, 1.0, 1.0)]
     if o.kind == "decode":
         return float(t_decode_step(shape, parts, o.parallel, o.prompt_tokens + o.output_tokens / 2))
-    return float(t_prefill(shape, parts, o.prompt_tokens * o.parallel, n_ubatch))
+    return float(t_prefill(shape, parts, o.prompt_tokens * o.parallel, n_ubatch, n_seq=o.parallel))
 
 
 def fitted_device(bandwidth_bps: float, flops: float, t0_s: float, eta_batch: float, backend: str) -> Device:

@@ -211,7 +211,7 @@ def _perf(shape: ModelShape, target: Target, cand: Candidate, draws: _Draws, sce
     parts = target.parts(shape, cand)
     b = cand.parallel
     if scenario.mode == "bulk":  # a batch of b items is prefilled together, then decoded in lockstep
-        prefill = t_prefill(shape, parts, draws.prefill_tokens * b, assumptions.n_ubatch)
+        prefill = t_prefill(shape, parts, draws.prefill_tokens * b, assumptions.n_ubatch, n_seq=b)
     else:  # a reply's own new tokens, while the other conversations keep decoding
         prefill = t_prefill(shape, parts, draws.prefill_tokens, assumptions.n_ubatch)
     decode = draws.output * t_decode_step(shape, parts, b, draws.ctx_start + draws.output / 2)

@@ -6,7 +6,8 @@ Owns the formulas of ``docs/performance-model.md``::
         M   = (W_read(B) + B*kv_read(ctx)) / BW_eff    (weights once per step, each sequence's KV at its depth)
         C1  = 2*P_active / F_eff                       (the first sequence: the single-stream roofline's compute)
         C_B = (B-1)*2*P_active / F_batch               (the other B-1 tokens at the batched-decode FLOP rate)
-    t_prefill(n)          = n*2*P_active / F_eff      (never faster than reading the weights once per ubatch)
+    t_prefill(n, s)       = (n*(P_active - P_out) + s*P_out)*2 / F_eff   (s sequences; never faster than reading
+                                                                   the weights once per ubatch)
 
 where, for a mixture-of-experts model, ``W_read(B)`` is the shared weights plus the experts a step of ``B``
 sequences touches (``expected_experts`` over an effective expert count ``s*E``, ``s`` = ``Device.expert_spread``),
@@ -59,6 +60,7 @@ class ModelShape:
     n_experts: int = 0
     n_experts_used: int = 0
     quant: str = ""  # llama.cpp file type (Q4_K_M, Q4_0, MXFP4 ...), for the public quantization factors
+    output_params: float = 0.0  # output projection: once per sequence in a prefill (only the last token's logits)
     # cells past the window a sliding-window layer's cache holds and attention scans: llama.cpp sizes the SWA
     # cache n_swa + n_ubatch per sequence (src/llama-kv-cache-iswa.cpp) and masks, not skips, the extra cells
     swa_slack: int = 0
@@ -76,6 +78,7 @@ class ModelShape:
             expert_bytes=float(model.expert_bytes) if moe else 0.0,
             n_experts=model.n_experts if moe else 0, n_experts_used=model.n_experts_used if moe else 0,
             quant=model.file_type,
+            output_params=float(model.output_params),
         )
 
     @property
@@ -201,13 +204,16 @@ def batched_decode_tok_s(shape: ModelShape, parts: list[Part], batch: int, ctx: 
     return batch / float(t_decode_step(shape, parts, batch, ctx))
 
 
-def t_prefill(shape: ModelShape, parts: list[Part], n_tokens: Num, n_ubatch: int = 512) -> Num:
-    """Seconds to process ``n_tokens`` prompt tokens in ubatches: compute-bound, but each ubatch reads the
-    weights at least once (which dominates for short prompts). Zero tokens take no time."""
+def t_prefill(shape: ModelShape, parts: list[Part], n_tokens: Num, n_ubatch: int = 512, n_seq: int = 1) -> Num:
+    """Seconds to process ``n_tokens`` prompt tokens of ``n_seq`` sequences in ubatches: compute-bound, but each
+    ubatch reads the weights at least once (which dominates for short prompts). The output projection runs for
+    each sequence's last token only (the logits a prefill asks for). Zero tokens take no time."""
     chunks = np.ceil(n_tokens / max(n_ubatch, 1))
     total = 0.0 * n_tokens
+    per_token = shape.flop_params - shape.output_params
+    flop = n_tokens * per_token + np.minimum(n_seq, n_tokens) * shape.output_params
     for p in parts:
-        compute_s = n_tokens * 2.0 * shape.flop_params * p.flop_fraction / p.device.flops
+        compute_s = flop * 2.0 * p.flop_fraction / p.device.flops
         memory_s = chunks * p.weight_bytes / p.device.bandwidth_bps
         total = total + chunks * p.device.t0_s + np.maximum(compute_s, memory_s)
     return total

@@ -44,6 +44,9 @@ class ModelFile(BaseModel):
     n_experts_used: int = 0
     expert_params: int = 0
     expert_bytes: int = 0
+    # parameters of the output projection (``output.weight``, or ``token_embd.weight`` when the embeddings are tied):
+    # a prefill computes it once per sequence (only the last prompt token's logits), not per prompt token
+    output_params: int = 0
 
     @model_validator(mode="after")
     def _per_layer_lists(self) -> ModelFile:
