@@ -52,7 +52,6 @@ from profiler.feasibility import ladder
 from profiler.feasibility.batched import batched_factors
 from profiler.feasibility.calibration import Calibration, fitted_device
 from profiler.feasibility.model import Device, ModelShape, Part, batched_decode_tok_s
-from profiler.files import cache_dir
 from profiler.models import inspect
 from profiler.record import RunRecord, Settings, WorkloadPoint
 from profiler.schema.host import HostProfile
@@ -170,15 +169,9 @@ def run_harness(engine: WorkerEngine, prompts: list[list[int]], tg: int, timeout
 
 
 def latest_ladder_calibration() -> Path | None:
-    """The newest ``hfp calibrate --ladder`` fit in the cache, if any."""
-    found = sorted((cache_dir() / "calibration").glob("*-ladder.json"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
-
-
-def ladder_record() -> Path | None:
-    """The newest ladder record (``<id>.ladder.json``) in the cache, if any."""
-    found = sorted((cache_dir() / "calibration").glob("*.ladder.json"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+    """The fit saved beside the newest ``hfp calibrate --ladder`` record, if any."""
+    record = ladder.newest_record()
+    return ladder.calibration_path(record) if record else None
 
 
 def calibrated_device(cal: Calibration) -> Device:
@@ -403,7 +396,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.from_json:
-        args.ladder = args.ladder or ladder_record()
+        args.ladder = args.ladder or ladder.newest_record()
         if args.ladder is None:
             print("error: no ladder record; run `hfp calibrate --ladder` or pass --ladder", file=sys.stderr)
             return 2

@@ -46,7 +46,6 @@ from profiler.feasibility.public_model import (
     sigmas,
 )
 from profiler.feasibility.target import Target
-from profiler.files import cache_dir
 from profiler.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,10 +205,10 @@ def row_table(res: list[Residual], rows: list[PublicResult]) -> list[str]:
 def local_check() -> list[str]:
     """This host's latest ladder (measured) beside the public factors' predictions for it: a check, never fitted.
     Empty when no ladder record exists."""
-    found = sorted((cache_dir() / "calibration").glob("*-ladder.ladder.json"), key=lambda f: f.stat().st_mtime)
-    if not found:
+    newest = ladder.newest_record()
+    if newest is None:
         return []
-    result = ladder.LadderResult.load(found[-1])
+    result = ladder.LadderResult.load(newest)
     records = [(r.rung, RunRecord.load(r.record_path)) for r in result.rungs if r.record_path]
     if not records:
         return []

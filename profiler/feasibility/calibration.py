@@ -141,7 +141,7 @@ def calibration_for(profile: HardwareProfile) -> Calibration | None:
     when ``HostFingerprint.matches`` it (saved there by ``hfp hardware --save``)."""
     if not profile.sources or profile.measured is None:
         return None
-    folder = cache_dir() / "calibration"
+    folder = calibration_dir()
     try:
         stamp = folder.stat().st_mtime_ns
     except OSError:
@@ -164,9 +164,14 @@ def _ladder_calibrations(folder: str, stamp: int) -> tuple[Calibration, ...]:
     return tuple(found)
 
 
+def calibration_dir() -> Path:
+    """Where ``hfp calibrate`` (and ``--ladder``) store their fits unless told otherwise."""
+    return cache_dir() / "calibration"
+
+
 def default_path(record_id: str) -> Path:
     """Where ``hfp calibrate`` stores a record's fit unless told otherwise."""
-    return cache_dir() / "calibration" / f"{record_id}.json"
+    return calibration_dir() / f"{record_id}.json"
 
 
 def record_backend(record: RunRecord) -> str:

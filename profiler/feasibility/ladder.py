@@ -23,20 +23,21 @@ import psutil
 from pydantic import BaseModel, ConfigDict
 
 from profiler import synth
-from profiler.errors import ConfigError
+from profiler.errors import ConfigError, HfpError
 from profiler.feasibility.calibration import (
     BW_CAP,
     Calibration,
     CalibrationPoint,
     HostFingerprint,
     Observation,
+    calibration_dir,
     fit_device,
     observations,
     record_backend,
     reference,
 )
 from profiler.feasibility.model import ModelShape
-from profiler.files import cache_dir, write_atomic
+from profiler.files import write_atomic
 from profiler.models import inspect
 from profiler.record import RunRecord, WorkloadPoint, load_document, new_id
 from profiler.schema.model import ModelFile
@@ -155,8 +156,8 @@ class LadderResult(BaseModel):
 
     def save(self, path: Path | None = None) -> Path:
         """Write the ladder record (``<cache>/calibration/<id>.ladder.json``) and its calibration beside it."""
-        target = Path(path) if path else cache_dir() / "calibration" / f"{self.id}.ladder.json"
-        self.calibration.save(target.with_name(target.name.replace(".ladder.json", "") + ".json"))
+        target = Path(path) if path else calibration_dir() / f"{self.id}.ladder.json"
+        self.calibration.save(calibration_path(target))
         return write_atomic(target, self.model_dump_json(indent=1))
 
     @classmethod
@@ -164,6 +165,24 @@ class LadderResult(BaseModel):
         """Read a saved ladder record (``profiler.record``'s load path: one ``ConfigError`` naming the file)."""
         return load_document(cls, path, "ladder record", LADDER_SCHEMA_READ, ConfigError,
                              missing="no such ladder record")
+
+
+def calibration_path(record: Path) -> Path:
+    """The calibration file ``LadderResult.save`` writes beside a ladder record (``<id>.json``)."""
+    return record.with_name(record.name.replace(".ladder.json", "") + ".json")
+
+
+def newest_record(host: str | None = None, folder: Path | None = None) -> Path | None:
+    """The newest readable ladder record (by its start time), of ``host`` when given; None when there is none."""
+    found: list[tuple[str, Path]] = []
+    for path in (folder or calibration_dir()).glob("*.ladder.json"):
+        try:
+            result = LadderResult.load(path)
+        except HfpError:
+            continue
+        if host is None or result.host == host:
+            found.append((result.started, path))
+    return max(found)[1] if found else None
 
 
 def fitting_rungs(rungs: tuple[Rung, ...] | list[Rung], ram_available: int | None = None

@@ -21,8 +21,7 @@ from profiler import feasibility, models
 from profiler.errors import HfpError
 from profiler.feasibility import Assumptions, Calibration, Estimate, ModelSpec
 from profiler.feasibility.calibration import CalibrationPoint, record_backend
-from profiler.feasibility.ladder import LadderResult, LadderRung, parse_rungs
-from profiler.files import cache_dir
+from profiler.feasibility.ladder import LadderResult, LadderRung, newest_record, parse_rungs
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord
 from profiler.scenarios import Scenario, TokenSpread
@@ -134,27 +133,14 @@ class LadderSection(BaseModel):
 # --- finding and reading a ladder record ---------------------------------------------------------------------
 
 
-def ladder_dir() -> Path:
-    """Where ``hfp calibrate --ladder`` saves its records (``LadderResult.save``)."""
-    return cache_dir() / "calibration"
-
-
 def load_ladder(path: Path | str) -> LadderResult:
     """Read a ladder record; a missing or malformed file is one ``ConfigError`` line."""
     return LadderResult.load(path)
 
 
 def newest_for_host(host: str, folder: Path | None = None) -> Path | None:
-    """The newest readable ladder record of ``host`` (by its start time), or None."""
-    found: list[tuple[str, Path]] = []
-    for path in (folder or ladder_dir()).glob("*.ladder.json"):
-        try:
-            result = load_ladder(path)
-        except HfpError:
-            continue
-        if result.host == host:
-            found.append((result.started, path))
-    return max(found)[1] if found else None
+    """The newest readable ladder record of ``host`` (``feasibility.ladder.newest_record``), or None."""
+    return newest_record(host, folder)
 
 
 def find_ladder(record: RunRecord, ladder: Path | str | None = "auto") -> Path | None:
