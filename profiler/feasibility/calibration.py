@@ -285,6 +285,10 @@ def _eta_batch(x: np.ndarray) -> float:
     return float(np.clip(math.exp(min(x[3], EXP_LIMIT)), *ETA_BATCH_RANGE))
 
 
+def _batched_decode(o: Observation) -> bool:
+    return o.kind == "decode" and o.parallel > 1
+
+
 def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: float, backend: str = "cpu",
                bw_cap: float | None = None, per_layer: bool = False,
                ) -> tuple[Device, list[CalibrationPoint], float, float | None]:
@@ -303,7 +307,7 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     """
     layers = {id(s): (s.n_layers if per_layer else 1) for s, _, _ in data}
     t0_cap = 0.9 * min(o.measured_s / layers[id(s)] for s, _, o in data if o.kind == "decode")
-    batched = any(o.kind == "decode" and o.parallel > 1 for _, _, o in data)
+    batched = any(_batched_decode(o) for _, _, o in data)
     public_ratio = batched_factors(backend).ratio
 
     def device(x: np.ndarray) -> Device:
@@ -323,13 +327,13 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     # Two stages: t0, bandwidth and prefill compute from the single-stream decode and the prefill points; then
     # the batched ratio alone from the batched decode points. A joint fit let the batched points (whose CPU
     # kernels change with B, docs/performance-model.md) pull the single-stream terms off their own data.
-    single = [d for d in data if not (d[2].kind == "decode" and d[2].parallel > 1)]
+    single = [d for d in data if not _batched_decode(d[2])]
     start = np.array([math.log(a0), math.log(f0), -2.0] + ([math.log(public_ratio)] if batched else []))
     x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), start[:3])
     x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), x, step=0.1)  # Nelder-Mead can stall
     x = np.concatenate([x, start[3:]])
     if batched:
-        rest = [d for d in data if d not in single]
+        rest = [d for d in data if _batched_decode(d[2])]
         x[3] = nelder_mead(lambda v: loss(np.concatenate([x[:3], v]), rest), x[3:])[0]
     dev = device(x)
     points = []
