@@ -24,13 +24,14 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from profiler import feasibility
 from profiler.config import validated
 from profiler.errors import ConfigError
 from profiler.feasibility import Assumptions, Calibration, Estimate, ModelSpec
 from profiler.feasibility.spec import bits_per_weight
+from profiler.schema.base import Strict
 from profiler.schema.capability import BENCHMARKS as BENCHMARKS
 from profiler.schema.capability import LEVELS as LEVELS
 from profiler.schema.capability import Benchmark as Benchmark
@@ -51,10 +52,8 @@ PURI_FIGURE = {
 }
 
 
-class OpenModel(BaseModel):
+class OpenModel(Strict):
     """One row of the capability data; empty cells are ``None`` (not published or not found)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
     hf_repo: str | None = None
@@ -168,10 +167,8 @@ class OpenModel(BaseModel):
         return float(embeddings + (self.layers or 0) * (attention + mlp))
 
 
-class CapableSet(BaseModel):
+class CapableSet(Strict):
     """The open models meeting a requirement as of a date, smallest first by total and by active parameters."""
-
-    model_config = ConfigDict(extra="forbid")
 
     requirement: CapabilityRequirement
     as_of: date
@@ -291,10 +288,8 @@ def model_spec(model: OpenModel, quant: str = "Q4_K_M", context_length: int | No
     return validated(ModelSpec, fields, model.model)
 
 
-class CapableChoice(BaseModel):
+class CapableChoice(Strict):
     """The model a scenario's estimate uses and why."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scenario: str
     requirement: str
@@ -364,10 +359,8 @@ def _years(d: date) -> float:
     return (d - _EPOCH).days / 365.25
 
 
-class FrontierStep(BaseModel):
+class FrontierStep(Strict):
     """A model that lowered the smallest parameter count reaching a level when it was released."""
-
-    model_config = ConfigDict(extra="forbid")
 
     date: date
     model: str
@@ -375,10 +368,8 @@ class FrontierStep(BaseModel):
     score: float
 
 
-class LevelTrend(BaseModel):
+class LevelTrend(Strict):
     """The smallest parameter count reaching one level over time and the level's own fitted rate."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: Level
     by: Literal["total", "active"]
@@ -386,10 +377,8 @@ class LevelTrend(BaseModel):
     fold_per_year: float | None = Field(description="10^(-slope of log10 params per year); None with < 2 steps")
 
 
-class RateFit(BaseModel):
+class RateFit(Strict):
     """The pooled yearly rate of decline (one slope, an intercept per level) with its intervals."""
-
-    model_config = ConfigDict(extra="forbid")
 
     by: Literal["total", "active"]
     fold_per_year: float | None
@@ -403,10 +392,8 @@ class RateFit(BaseModel):
     method: str
 
 
-class Extrapolation(BaseModel):
+class Extrapolation(Strict):
     """The smallest parameter count reaching a level on a future date, from the pooled rate (an extrapolation)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: str
     on: date
@@ -416,10 +403,8 @@ class Extrapolation(BaseModel):
     label: str = "extrapolation: current frontier x pooled fitted rate; not a measurement"
 
 
-class Trend(BaseModel):
+class Trend(Strict):
     """Frontier steps per level, the pooled rate with intervals, and Puri's published figure for comparison."""
-
-    model_config = ConfigDict(extra="forbid")
 
     as_of: date
     levels: list[LevelTrend]

@@ -26,10 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from profiler.errors import ConfigError, ModelError, ModelTooLargeError
 from profiler.gguf import TensorInfo, read_header
+from profiler.schema.base import Strict
 from profiler.schema.memory import MemoryPlan as MemoryPlan
 from profiler.schema.model import ModelFile
 from profiler.schema.units import KV_CACHE_GGML_TYPE as KV_CACHE_GGML_TYPE
@@ -121,14 +120,12 @@ def _pad(x: int, to: int) -> int:
 # --- CPU features and the weight buffers llama.cpp's CPU backend chooses ---------------------------------
 
 
-class CpuFeatures(BaseModel):
+class CpuFeatures(Strict):
     """What llama.cpp's CPU backend was built for, as far as it decides where weights live.
 
     From ``llama_print_system_info()`` (``AVX2 = 1 | … | REPACK = 1``) on this host, or guessed from a hardware
     profile's CPU model for a declared tier.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     avx2: bool = False
     avx512: bool = False

@@ -8,20 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from profiler.config import Catalog
 from profiler.resources import builtin_dir
+from profiler.schema.base import Finite
 
 # Bounds far beyond any real device (and allow_inf_nan=False): a typo such as 5e-324 GB/s is a one-line refusal,
 # not a division by zero in the performance model.
 PROFILES_DIR = builtin_dir("hardware_profiles")  # the shipped ones; the user's folders add to them (profiler.resources)
 
 
-class CpuSpec(BaseModel):
+class CpuSpec(Finite):
     """The CPU and system memory of a profile."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str | None = None
     # optional for GPU profiles (a profile may declare only the accelerator's facts); a CPU-only profile needs
@@ -33,10 +32,8 @@ class CpuSpec(BaseModel):
     tflops: float | None = Field(default=None, ge=1e-4, le=1e6, description="approximate dense FP32/FP16 CPU TFLOPS")
 
 
-class GpuSpec(BaseModel):
+class GpuSpec(Finite):
     """An accelerator of a profile; unified-memory GPUs share ``cpu.ram_gb``."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str | None = None
     backend: Literal["cuda", "rocm", "metal", "vulkan", "sycl"]
@@ -47,19 +44,15 @@ class GpuSpec(BaseModel):
     unified_memory: bool = False
 
 
-class PowerSpec(BaseModel):
+class PowerSpec(Finite):
     """Wall or package power of the whole device."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     load_w: float = Field(ge=0.1, le=1e7)
     idle_w: float = Field(ge=0, le=1e7)
 
 
-class EfficiencySpec(BaseModel):
+class EfficiencySpec(Finite):
     """Declared llama.cpp efficiencies for a profile whose backend has no public or local calibration."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     eta_bw: float = Field(gt=0, le=1, description="fraction of peak bandwidth decode achieves")
     eta_f: float = Field(gt=0, le=1, description="fraction of peak FLOPS prefill achieves")
@@ -67,10 +60,8 @@ class EfficiencySpec(BaseModel):
     source: str
 
 
-class HardwareProfile(BaseModel):
+class HardwareProfile(Finite):
     """A declared hardware tier."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = "custom profile"
     tier: str = "custom"

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-
 from profiler import __version__
 from profiler.engine.backends import llama_module
 from profiler.engine.llamacpp import quiet_llama_logs, set_params
@@ -27,6 +25,7 @@ from profiler.files import cache_dir, write_atomic
 from profiler.gguf import FILE_TYPE_IDS, read_header
 from profiler.models import describe, inspect, resolve_path, sha256_of
 from profiler.record import read_json_object, validate_document
+from profiler.schema.base import Strict
 from profiler.schema.model import ModelFile
 
 LADDER_SCHEMA_VERSION = 1
@@ -60,10 +59,8 @@ LEVEL_TYPES: dict[str, frozenset[str]] = {
 }
 UNQUANTIZED = frozenset({"F32", "F16", "BF16"})
 
-class LadderLevel(BaseModel):
+class LadderLevel(Strict):
     """One rung of a ladder: the file, what it holds, and what did not go as the level intends."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: str
     file: str  # file name, relative to the manifest's folder
@@ -82,10 +79,8 @@ class LadderLevel(BaseModel):
     warnings: list[str] = []
 
 
-class LadderSource(BaseModel):
+class LadderSource(Strict):
     """The model a ladder was quantized from."""
-
-    model_config = ConfigDict(extra="forbid")
 
     path: str
     name: str
@@ -95,10 +90,8 @@ class LadderSource(BaseModel):
     quantized: bool
 
 
-class Ladder(BaseModel):
+class Ladder(Strict):
     """The manifest (``ladder.json``) of a quantization ladder; level files live in the same folder."""
-
-    model_config = ConfigDict(extra="forbid")
 
     schema_version: int = LADDER_SCHEMA_VERSION
     kind: str = "ladder"

@@ -24,6 +24,7 @@ from profiler import __version__
 from profiler.config import validated
 from profiler.errors import HfpError, RecordError
 from profiler.files import create_exclusive, read_text, write_atomic
+from profiler.schema.base import Strict
 from profiler.schema.energy import Energy
 from profiler.schema.host import HostProfile
 from profiler.schema.memory import MemoryPlan
@@ -35,10 +36,8 @@ RUNS_DIR = Path("reports") / "runs"
 M = TypeVar("M", bound=BaseModel)
 
 
-class Settings(BaseModel):
+class Settings(Strict):
     """Every llama.cpp and harness setting that shapes a result."""
-
-    model_config = ConfigDict(extra="forbid")
 
     threads: int
     threads_batch: int
@@ -79,10 +78,8 @@ class WorkloadPoint(BaseModel):
         return f"pp{self.prompt_tokens}+tg{self.output_tokens} x{self.parallel}"
 
 
-class LlamaTimings(BaseModel):
+class LlamaTimings(Strict):
     """llama.cpp's own timer (``llama_perf_context``) for the same window, to expose harness overhead."""
-
-    model_config = ConfigDict(extra="forbid")
 
     prompt_eval_ms: float
     n_prompt_eval: int
@@ -100,10 +97,8 @@ class LlamaTimings(BaseModel):
         return self.n_eval / self.eval_ms * 1e3 if self.eval_ms > 0 else None
 
 
-class Repetition(BaseModel):
+class Repetition(Strict):
     """The metrics of one repetition of a workload point."""
-
-    model_config = ConfigDict(extra="forbid")
 
     prompt_tokens: int
     generated_tokens: int
@@ -147,10 +142,8 @@ SUMMARY_FIELDS = (
 )
 
 
-class PointResult(BaseModel):
+class PointResult(Strict):
     """All repetitions of one workload point, their summary, memory predicted vs measured, raw samples."""
-
-    model_config = ConfigDict(extra="forbid")
 
     point: WorkloadPoint
     repetitions: list[Repetition]
@@ -176,10 +169,8 @@ class PointResult(BaseModel):
         return s.mean if s else None
 
 
-class FailedPoint(BaseModel):
+class FailedPoint(Strict):
     """The workload point whose measurement failed (the llama.cpp worker crashed, hung or was killed)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     point: WorkloadPoint
     reason: str  # one line, as the CLI printed it
@@ -188,12 +179,11 @@ class FailedPoint(BaseModel):
     repetitions_finished: int = 0
 
 
-class Document(BaseModel):
+class Document(Strict):
     """A schema-versioned JSON document under ``reports/runs/``: save atomically, load with a clear refusal of
     other kinds and versions. Subclasses set ``NOUN`` (for messages) and the defaults of ``schema_version`` and,
     if they carry one, of a ``kind`` field: the version and kind a document is written with are those it reads."""
 
-    model_config = ConfigDict(extra="forbid")
     NOUN: ClassVar[str] = "record"
 
     id: str

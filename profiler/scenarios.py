@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from profiler.config import Catalog
 from profiler.resources import builtin_dir
+from profiler.schema.base import Finite
 from profiler.schema.capability import CapabilityRequirement
 
 # Upper bounds far beyond any campaign; with allow_inf_nan=False they keep a typo (1e308 items, .inf hours) a
@@ -23,10 +24,8 @@ MAX_TOKENS = 10**9
 SCENARIOS_DIR = builtin_dir("scenarios")  # the shipped ones; the user's folders add to them (profiler.resources)
 
 
-class TokenSpread(BaseModel):
+class TokenSpread(Finite):
     """Tokens per item: a mean, a standard deviation across items, and optional hard bounds."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mean: float = Field(gt=0, le=MAX_TOKENS)
     sd: float = Field(default=0.0, ge=0, le=MAX_TOKENS)
@@ -55,10 +54,8 @@ class TokenSpread(BaseModel):
         return np.clip(np.rint(draws), self.min or 1, self.max or np.inf).astype(np.int64)
 
 
-class Interactive(BaseModel):
+class Interactive(Finite):
     """Concurrent conversations: replies generated at once, the reply-latency limit, turns per conversation."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     concurrency: int = Field(gt=0, le=10**9, description="replies being generated at the same moment (peak)")
     latency_limit_s: float = Field(ge=1e-3, le=1e7,
@@ -72,10 +69,8 @@ class Interactive(BaseModel):
     )
 
 
-class Scenario(BaseModel):
+class Scenario(Finite):
     """One campaign shape: how many items, their token shape, the deadline and how they are produced."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from profiler import hardware, runner
 from profiler.errors import ConfigError, signal_name
 from profiler.models import inspect
 from profiler.quantize import Ladder, LevelFile
 from profiler.record import KindedDocument, RunRecord, Settings, WorkloadPoint, new_id, now_iso
+from profiler.schema.base import Strict
 from profiler.schema.host import HostProfile
 from profiler.schema.model import ModelFile
 from profiler.schema.units import parse_kv_types
@@ -26,10 +25,8 @@ from profiler.schema.units import parse_kv_types
 SWEEP_SCHEMA_VERSION = 1
 
 
-class SweepEntry(BaseModel):
+class SweepEntry(Strict):
     """One configuration of a sweep and its full run record."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: str
     kv_type: str

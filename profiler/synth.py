@@ -38,13 +38,14 @@ from typing import Any, Literal
 import gguf
 import numpy as np
 import psutil
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from profiler import __version__
 from profiler.errors import ConfigError, ModelError, ModelTooLargeError
 from profiler.files import cache_dir
 from profiler.gguf import read_header
 from profiler.resources import data_file, default_model_path
+from profiler.schema.base import Strict
 from profiler.schema.model import ModelFile
 from profiler.schema.units import GiB, MiB
 from profiler.telemetry import nvml
@@ -67,10 +68,8 @@ TYPE_RULES: dict[str, str] = {
 }
 
 
-class Shape(BaseModel):
+class Shape(Strict):
     """The architecture hyper-parameters a synthetic model is built from (what llama.cpp reads from GGUF)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     arch: Arch
     n_embd: int
@@ -115,10 +114,8 @@ class Shape(BaseModel):
         return sum(t.n_elements for t in tensor_plan(self, "F16"))
 
 
-class Preset(BaseModel):
+class Preset(Strict):
     """A named shape and where its numbers come from."""
-
-    model_config = ConfigDict(extra="forbid")
 
     shape: Shape
     source: str
@@ -468,10 +465,8 @@ def make_shape(fields: dict[str, Any]) -> Shape:
 
 # --- building ---------------------------------------------------------------------------------------------
 
-class SynthManifest(BaseModel):
+class SynthManifest(Strict):
     """What a synthetic file holds and how it was made; stored beside it as ``<file>.json``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     format_version: int = SYNTH_FORMAT_VERSION
     name: str

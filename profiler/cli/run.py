@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import BaseModel, ConfigDict
 
 from profiler import hardware, models, report, runner, scenarios, workload
 from profiler.cli import signals
 from profiler.cli.common import data_dir_options, echo_json, parse_int_list
 from profiler.record import RunRecord, Settings, WorkloadPoint
+from profiler.schema.base import Strict
 from profiler.schema.units import KV_CACHE_TYPES
 from profiler.summary import offload_table, run_table
 from profiler.synth import SYNTH_LABEL
@@ -33,10 +33,8 @@ def _gpu_layers(ctx: click.Context, param: click.Parameter, value: str | None) -
     return n
 
 
-class RunCommandOptions(BaseModel):
+class RunCommandOptions(Strict):
     """Every option of ``hfp run``, as click parsed them (one object instead of two dozen parameters)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model_spec: str = "default"
     prompt_tokens: int = 128

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import BaseModel, ConfigDict
 
 from profiler import runner, safety, sweep
 from profiler.cli.common import parse_int_list, parse_str_list
 from profiler.models import resolve_path
 from profiler.quantize import LadderLevel, build_ladder, resolve_levels
 from profiler.safety.tables import ladder_table, ladder_warnings, safety_table, sweep_table
+from profiler.schema.base import Strict
 from profiler.synth import refuse_synthetic
 
 LEVELS_HELP = "Comma-separated GGUF weight types, e.g. F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K."
@@ -96,10 +96,8 @@ def sweep_command(**options: Any) -> None:
     _sweep(SweepOptions(**options))
 
 
-class _LevelOptions(BaseModel):
+class _LevelOptions(Strict):
     """The options ``hfp sweep`` and ``hfp safety`` share: which levels and KV types, how they combine, output."""
-
-    model_config = ConfigDict(extra="forbid")
 
     spec: str = "default"
     levels: str | None = None

@@ -6,13 +6,13 @@ code. It must not compute anything.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from profiler.schema.base import Strict
 
 
-class Assumptions(BaseModel):
+class Assumptions(Strict):
     """What an estimate assumes beyond the scenario, the profile and the model; every default is documented."""
-
-    model_config = ConfigDict(extra="forbid")
 
     electricity_usd_per_kwh: float = Field(
         default=0.17, ge=0, description="US average residential electricity price, 2024 (EIA: about 16-17 c/kWh)"

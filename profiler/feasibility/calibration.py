@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from profiler.errors import ConfigError, RecordError
 from profiler.feasibility.batched import batched_factors
@@ -24,16 +24,15 @@ from profiler.feasibility.model import Device, ModelShape, Part, t_decode_step, 
 from profiler.files import cache_dir, write_atomic
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord, load_document
+from profiler.schema.base import Strict
 from profiler.schema.host import HostProfile
 from profiler.telemetry import nvml
 
 CALIBRATION_SCHEMA_VERSION = 1
 
 
-class CalibrationPoint(BaseModel):
+class CalibrationPoint(Strict):
     """One measured figure, what the fitted model predicts for it, and the relative error."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["decode", "prefill"]
     prompt_tokens: int
@@ -44,11 +43,9 @@ class CalibrationPoint(BaseModel):
     rel_error: float
 
 
-class HostFingerprint(BaseModel):
+class HostFingerprint(Strict):
     """What identifies the machine a calibration was measured on, and a profile saved from it by ``hfp hardware
     --save`` (``hardware.to_profile`` writes the same host name, CPU model, core count, RAM and GPU)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     hostname: str
     cpu_model: str
@@ -73,10 +70,8 @@ class HostFingerprint(BaseModel):
         )
 
 
-class Calibration(BaseModel):
+class Calibration(Strict):
     """The fitted constants of one host and backend, with the residuals of the fit."""
-
-    model_config = ConfigDict(extra="forbid")
 
     schema_version: int = CALIBRATION_SCHEMA_VERSION
     record_id: str

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from profiler import memory
 from profiler import profiles as profiles_mod
@@ -32,25 +32,22 @@ from profiler.feasibility.target import Target
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord
 from profiler.scenarios import Scenario
+from profiler.schema.base import Strict
 from profiler.schema.model import ModelFile
 
 VerdictKind = Literal["feasible", "needs_devices", "does_not_fit", "too_slow"]
 
 
-class Band(BaseModel):
+class Band(Strict):
     """A central interval of a predicted figure (``level`` = 0.9 means 5th to 95th percentile)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     low: float
     high: float
     level: float
 
 
-class Estimate(BaseModel):
+class Estimate(Strict):
     """One (scenario, profile, model) prediction. Field names are stable; see docs/performance-model.md."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # what was estimated
     scenario: str
@@ -460,11 +457,9 @@ def estimate(
 # --- the concurrency curve (for reports) ---------------------------------------------------------------------
 
 
-class CurvePoint(BaseModel):
+class CurvePoint(Strict):
     """Predicted decode at one parallel count: aggregate and per-sequence tok/s, the aggregate's band, and
     whether that many sequences fit in memory (points past the limit are still predicted, for the plot)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     batch: int
     aggregate_tok_s: float
@@ -475,10 +470,8 @@ class CurvePoint(BaseModel):
     placement: str = Field(description="the placement at this B (more sequences may push layers off the GPU)")
 
 
-class ConcurrencyCurve(BaseModel):
+class ConcurrencyCurve(Strict):
     """Aggregate decode vs parallel sequences for one (model, scenario, profile), and the B the plan uses."""
-
-    model_config = ConfigDict(extra="forbid")
 
     profile: str
     tier: str

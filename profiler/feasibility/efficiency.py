@@ -9,7 +9,7 @@ run records (``calibration`` does) or know about scenarios.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from profiler.feasibility.model import ModelShape
 from profiler.feasibility.public_model import (
@@ -23,6 +23,7 @@ from profiler.feasibility.public_model import (
     public_model,
     public_rows,
 )
+from profiler.schema.base import Strict
 
 POOLED = "pooled"
 # llama-bench's tg128 decodes 128 tokens from an empty context: the mean context of a step is 64 tokens.
@@ -35,15 +36,13 @@ __all__ = ["POOLED", "PUBLIC_CSV", "TG_MEAN_CONTEXT", "Efficiency", "PublicResul
            "public_efficiencies", "public_rows"]
 
 
-class Efficiency(BaseModel):
+class Efficiency(Strict):
     """Efficiencies for one backend, their relative spread (log standard deviation) and where they come from.
 
     ``eta_bw``/``eta_f``/``t0_s`` are fixed numbers for a local calibration or a profile's declared factors; for
     the public model (sources ``public-<backend>``/``public-pooled``) they summarise it at 400 GB/s and a
     32-layer dense model, and the device's own facts decide the figures (``public_model.PublicModel.device``).
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     backend: str
     eta_bw: float | None = Field(default=None, gt=0)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict
-
 from profiler.feasibility.assumptions import Assumptions
 from profiler.feasibility.calibration import Calibration
 from profiler.feasibility.campaign import keyed_profiles
@@ -21,15 +19,14 @@ from profiler.feasibility.public_model import PublicModel, public_model
 from profiler.feasibility.spec import BPW_SOURCE, bits_per_weight, family_spec, moe_specs
 from profiler.feasibility.target import Target
 from profiler.profiles import HardwareProfile
+from profiler.schema.base import Strict
 
 DEFAULT_QUANTS = ("Q8_0", "Q6_K", "Q4_K_M", "Q3_K_M", "Q2_K")
 _MIN_PARAMS, _MAX_PARAMS = 1e8, 4e12
 
 
-class FrontierPoint(BaseModel):
+class FrontierPoint(Strict):
     """The largest model of one quantization that fits a profile, anywhere and fully on the GPU."""
-
-    model_config = ConfigDict(extra="forbid")
 
     profile: str
     profile_name: str

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from pydantic import BaseModel, ConfigDict
 
 from profiler import synth
 from profiler.errors import ConfigError, HfpError
@@ -40,6 +39,7 @@ from profiler.feasibility.model import ModelShape
 from profiler.files import write_atomic
 from profiler.models import inspect
 from profiler.record import RunRecord, WorkloadPoint, load_document, new_id
+from profiler.schema.base import Strict
 from profiler.schema.model import ModelFile
 from profiler.schema.units import GiB
 
@@ -47,10 +47,8 @@ LADDER_SCHEMA_VERSION = 2
 LADDER_SCHEMA_READ = (1, 2)  # version 2 only added fields with defaults: version 1 records still load
 
 
-class Rung(BaseModel):
+class Rung(Strict):
     """One size on the ladder: a preset, optionally with fewer layers (to keep a large MoE shape small)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     preset: str
     type: str = "Q4_K_M"
@@ -104,10 +102,8 @@ BATCH_PROMPT_TOKENS, BATCH_OUTPUT_TOKENS = 8, 8
 RAM_SHARE = 0.6  # a rung's weights (mapped + a repacked copy) must stay under this share of available RAM
 
 
-class LadderRung(BaseModel):
+class LadderRung(Strict):
     """One measured rung."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rung: str
     file: str
@@ -120,19 +116,15 @@ class LadderRung(BaseModel):
     model: ModelFile | None = None  # the rung's GGUF as described (so a ladder record is self-contained)
 
 
-class LadderPoint(BaseModel):
+class LadderPoint(Strict):
     """A calibration point with the rung it was measured on."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rung: str
     point: CalibrationPoint
 
 
-class LadderResult(BaseModel):
+class LadderResult(Strict):
     """A ladder calibration: the rungs, the joint fit with per-point residuals, and how long it took."""
-
-    model_config = ConfigDict(extra="forbid")
 
     schema_version: int = LADDER_SCHEMA_VERSION
     id: str

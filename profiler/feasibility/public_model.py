@@ -81,6 +81,7 @@ from profiler.feasibility.model import Device, ModelShape, Part, t_decode_step, 
 from profiler.feasibility.spec import PublishedShape
 from profiler.files import cache_dir
 from profiler.resources import data_file
+from profiler.schema.base import Strict
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -113,8 +114,8 @@ class PublishedRow(PublishedShape):
     (bandwidth, FP16 rate, cores) and the model's shape."""
 
     device: str
-    bandwidth_gbps: float | None = None
-    fp16_tflops: float | None = None
+    bandwidth_gbps: float | None = Field(default=None, description="the device's published memory bandwidth")
+    fp16_tflops: float | None = Field(default=None, description="published dense FP16 TFLOPS")
     cpu_cores: int | None = None
 
     @property
@@ -212,10 +213,8 @@ class DeviceFacts:
     cores: int | None = None
 
 
-class DecodeFactors(BaseModel):
+class DecodeFactors(Strict):
     """Fitted decode factors (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     eta: dict[str, float]  # per backend, before the ceiling
     tau_layer_s: dict[str, float]  # per backend
@@ -228,10 +227,8 @@ class DecodeFactors(BaseModel):
     source_offsets: dict[str, float] = Field(default_factory=dict)  # log time, fit only (never in predictions)
 
 
-class PrefillFactors(BaseModel):
+class PrefillFactors(Strict):
     """Fitted prefill factors: log-linear coefficients of the achieved FLOP rate (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     intercept_b: dict[str, float]  # per backend
     pooled_b: float
@@ -247,10 +244,8 @@ class PrefillFactors(BaseModel):
     moe: float  # log factor
 
 
-class Residual(BaseModel):
+class Residual(Strict):
     """One leave-one-device-out prediction of a public row."""
-
-    model_config = ConfigDict(extra="forbid")
 
     row: int  # index in the public rows
     kind: str  # decode | prefill
@@ -266,10 +261,8 @@ class Residual(BaseModel):
         return math.log(self.predicted / self.published)
 
 
-class PublicModel(BaseModel):
+class PublicModel(Strict):
     """The fitted public model: factors, per-backend uncertainty (log sd from LODO residuals), provenance."""
-
-    model_config = ConfigDict(extra="forbid")
 
     fit_version: int = FIT_VERSION
     data_sha256: str = ""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from profiler.config import load_yaml_model
 from profiler.errors import ConfigError
+from profiler.schema.base import Strict
 from profiler.schema.model import ModelFile
 
 # Effective bits per weight of llama.cpp's quantization mixes, from the file sizes `llama-quantize --help`
@@ -40,11 +41,9 @@ def bits_per_weight(quant: str) -> float:
 DEFAULT_EXPERTS = (32, 4)
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(Strict):
     """A transformer described by its shape instead of a file: dense, or mixture-of-experts when
     ``active_params`` (parameters one token uses) is below ``params``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = "model spec"
     # upper bounds far beyond any real model (the largest published have ~2e12 parameters); they keep a typo
@@ -136,9 +135,9 @@ class PublishedShape(BaseModel):
 
     model: str
     quant: str
-    params: float
-    active_params: float | None = None
-    weight_bytes: float
+    params: float = Field(gt=0, description="total parameters (every expert of a MoE model)")
+    active_params: float | None = Field(default=None, gt=0, description="parameters a token uses; empty: dense")
+    weight_bytes: float = Field(gt=0, description="the GGUF's tensor bytes as published")
     layers: int
     kv_heads: int
     head_dim: int

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from profiler import feasibility
 from profiler.feasibility import Assumptions, Calibration, Estimate, ModelInput
 from profiler.profiles import HardwareProfile
 from profiler.scenarios import Scenario
+from profiler.schema.base import Strict
 
 CURVE_SOURCE = "predicted: batched step-time model at each B (profiler.feasibility.concurrency_curve)"
 
@@ -33,11 +34,9 @@ class CurvePoint:
     high: float
 
 
-class Curve(BaseModel):
+class Curve(Strict):
     """One tier's curve for one scenario's plan, as parallel lists (B, aggregate tok/s, band low and high; only
     the B that fit in the tier's memory), the context it is drawn at, and the plan's own B and rate."""
-
-    model_config = ConfigDict(extra="forbid")
 
     profile: str
     scenario: str
@@ -56,10 +55,8 @@ class Curve(BaseModel):
         return [CurvePoint(*x) for x in zip(self.batch, self.aggregate_tok_s, self.low, self.high)]
 
 
-class ConcurrencySection(BaseModel):
+class ConcurrencySection(Strict):
     """Every tier's curves for the bulk campaign plans, with the tiers' names and each scenario's model."""
-
-    model_config = ConfigDict(extra="forbid")
 
     plans: str = Field(description="'capable' (what a campaign would use) or 'measured' (the run's model)")
     band_level: float | None = None

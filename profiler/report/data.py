@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from profiler import __version__
 from profiler import profiles as profiles_mod
@@ -30,10 +30,12 @@ from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord, Settings, Stat, now_iso
 from profiler.report import fmt
 from profiler.report.concurrency import ConcurrencySection
+from profiler.report.figures import EstimateOutcome, EstimateRates
 from profiler.report.ladder import HOW_TO_GET as LADDER_HOW_TO_GET
 from profiler.report.ladder import LadderSection
 from profiler.safety import Retention, SafetyRecord, refusal_retention
 from profiler.scenarios import Scenario
+from profiler.schema.base import Strict
 from profiler.schema.host import HostProfile
 from profiler.schema.model import ModelFile
 from profiler.synth import SYNTH_LABEL as SYNTHETIC_NOTE
@@ -117,9 +119,9 @@ class ProfileInfo(BaseModel):
     key: str
     name: str
     tier: str
-    price_usd: float
-    load_w: float | None = None
-    idle_w: float | None = None
+    price_usd: float = Field(description="the profile's declared purchase price")
+    load_w: float | None = Field(default=None, description="declared power under load; None: not declared")
+    idle_w: float | None = Field(default=None, description="declared idle power; None: not declared")
     sources: list[str] = []
 
 
@@ -131,38 +133,24 @@ class Headline(BaseModel):
     text: str
 
 
-class MatrixCell(BaseModel):
+class MatrixCell(EstimateRates, EstimateOutcome):
     """One (scenario, tier) cell of a feasibility matrix: the estimate's key figures (``summary.json`` keeps
     these; the full estimates are recomputed from the run record)."""
 
     scenario: str
     profile: str
     model: str = Field(default="", description="the capable model, in the capable-model matrix only")
-    verdict: str
+    verdict: str  # every cell has an estimate, so a verdict
     verdict_kind: str
-    wall_time_s: float | None
-    wall_time_low_s: float | None = None
-    wall_time_high_s: float | None = None
-    devices_needed: int | None = None
     configuration: str
     reason: str
-    decode_tok_s: float | None = None
-    decode_tok_s_low: float | None = None
-    decode_tok_s_high: float | None = None
     batched_decode_tok_s: float | None = None
-    prefill_tok_s: float | None = None
-    energy_kwh: float | None = None
-    electricity_usd: float | None = None
-    hardware_usd: float | None = None
-    decode_source: str | None = None
 
 
-class CapableModel(BaseModel):
+class CapableModel(Strict):
     """The smallest open model that meets a scenario's capability requirement, as ``profiler.capability`` names
     it: what a campaign would use. ``model`` is None when no known model meets the requirement (``note`` says
     why); other ``None`` fields were not published."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scenario: str
     requirement: str = Field(description="e.g. 'olb2_ifeval >= 70 (instruction-following)'")
@@ -178,7 +166,7 @@ class CapableModel(BaseModel):
     sources: list[str] = []
 
 
-class Answer(BaseModel):
+class Answer(EstimateOutcome):
     """The answer for one scenario with its capable model: the cheapest tier that meets the deadline, with the
     estimate's key figures and bands. ``tier`` is None when no tier runs the model (``text`` says why)."""
 
@@ -188,18 +176,9 @@ class Answer(BaseModel):
     tier: str | None = None
     tier_name: str | None = None
     price_usd: float | None = None
-    verdict: str | None = None
-    verdict_kind: str | None = None
-    wall_time_s: float | None = None
-    wall_time_low_s: float | None = None
-    wall_time_high_s: float | None = None
     band_level: float | None = None
-    devices_needed: int | None = None
-    energy_kwh: float | None = None
     energy_kwh_low: float | None = None
     energy_kwh_high: float | None = None
-    electricity_usd: float | None = None
-    hardware_usd: float | None = None
     configuration: str | None = None
     tiers_feasible: int = 0
     tiers_total: int = 0
@@ -342,11 +321,9 @@ class SafetySection(BaseModel):
     rows: list[Retention]
 
 
-class ReportData(BaseModel):
+class ReportData(Strict):
     """Everything a report shows, in reading order; ``summary.json`` is this model as JSON (without the full
     estimates, which ``build`` recomputes from the run record; their key figures are in the matrices)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     report_schema_version: int = REPORT_SCHEMA_VERSION
     generated_at: str
@@ -463,17 +440,9 @@ def cheapest_fleet(estimates: Sequence[Estimate]) -> Estimate | None:
 
 def matrix_cell(e: Estimate, model: str = "") -> MatrixCell:
     """The matrix cell of an estimate (``model`` names the model in the capable-model matrix)."""
-    band, decode = e.wall_time_s_band, e.decode_tok_s_band
-    return MatrixCell(
-        scenario=e.scenario, profile=e.profile, model=model, verdict=e.verdict,
-        verdict_kind=e.verdict_kind,
-        wall_time_s=e.wall_time_s, wall_time_low_s=band.low if band else None,
-        wall_time_high_s=band.high if band else None, devices_needed=e.devices_needed,
-        configuration=e.configuration, reason=e.reason, decode_tok_s=e.decode_tok_s,
-        decode_tok_s_low=decode.low if decode else None, decode_tok_s_high=decode.high if decode else None,
-        batched_decode_tok_s=e.batched_decode_tok_s, prefill_tok_s=e.prefill_tok_s, energy_kwh=e.energy_kwh,
-        electricity_usd=e.electricity_usd, hardware_usd=e.hardware_usd, decode_source=e.decode_source,
-    )
+    return MatrixCell(**MatrixCell.fields_of(e), **MatrixCell.outcome_of(e), scenario=e.scenario, profile=e.profile,
+                      model=model, configuration=e.configuration, reason=e.reason,
+                      batched_decode_tok_s=e.batched_decode_tok_s)
 
 
 # --- answer first: the capable model per scenario --------------------------------------------------------------
@@ -523,13 +492,10 @@ def answer(scenario: ScenarioInfo, capable: CapableModel | None, estimates: Sequ
                 f"({fmt.money(chosen.price_usd)}) — {figures}. One device meets the deadline on "
                 f"{base['tiers_feasible']} of {len(estimates)} tiers.")
     return Answer(
-        **base, tier=chosen.profile, tier_name=chosen.profile_name, price_usd=chosen.price_usd,
-        verdict=chosen.verdict, verdict_kind=chosen.verdict_kind, wall_time_s=chosen.wall_time_s,
-        wall_time_low_s=band.low if band else None, wall_time_high_s=band.high if band else None,
-        band_level=band.level if band else None, devices_needed=chosen.devices_needed,
-        energy_kwh=chosen.energy_kwh, energy_kwh_low=energy.low if energy else None,
-        energy_kwh_high=energy.high if energy else None, electricity_usd=chosen.electricity_usd,
-        hardware_usd=chosen.hardware_usd, configuration=chosen.configuration, text=text,
+        **base, **Answer.outcome_of(chosen), tier=chosen.profile, tier_name=chosen.profile_name,
+        price_usd=chosen.price_usd, band_level=band.level if band else None,
+        energy_kwh_low=energy.low if energy else None, energy_kwh_high=energy.high if energy else None,
+        configuration=chosen.configuration, text=text,
     )
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from profiler import feasibility, models
 from profiler.errors import HfpError
 from profiler.feasibility import Assumptions, Calibration, Estimate, ModelSpec
@@ -24,7 +22,9 @@ from profiler.feasibility.calibration import CalibrationPoint, record_backend
 from profiler.feasibility.ladder import LadderResult, LadderRung, newest_record, parse_rungs
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord
+from profiler.report.figures import EstimateRates
 from profiler.scenarios import Scenario, TokenSpread
+from profiler.schema.base import Strict
 from profiler.schema.model import ModelFile
 
 HOW_TO_GET = ("No ladder calibration of this host was found: run `hfp calibrate --ladder` (synthetic models of "
@@ -33,10 +33,8 @@ HOW_TO_GET = ("No ladder calibration of this host was found: run `hfp calibrate 
 FITTED_LABEL = "predicted: roofline + calibration:local-ladder (in-sample fit to these measurements)"
 
 
-class LadderRate(BaseModel):
+class LadderRate(Strict):
     """Decode (all sequences together) and prefill rates at one parallel level, with their label."""
-
-    model_config = ConfigDict(extra="forbid")
 
     parallel: int
     decode_tok_s: float | None = None
@@ -44,26 +42,17 @@ class LadderRate(BaseModel):
     label: str
 
 
-class LadderPrediction(BaseModel):
+class LadderPrediction(EstimateRates):
     """One rung predicted on one tier for the ladder's workload (one sequence)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     profile: str
     fits: bool
     configuration: str
-    decode_tok_s: float | None = None
-    decode_tok_s_low: float | None = None
-    decode_tok_s_high: float | None = None
-    prefill_tok_s: float | None = None
-    decode_source: str | None = None
     prefill_source: str | None = None
 
 
-class LadderRow(BaseModel):
+class LadderRow(Strict):
     """One synthetic size: measured here, fitted here, predicted on every tier."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rung: str
     params: int
@@ -74,10 +63,8 @@ class LadderRow(BaseModel):
     predicted: list[LadderPrediction] = []
 
 
-class LadderSection(BaseModel):
+class LadderSection(Strict):
     """A ladder calibration as the report shows it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     record_id: str
     path: str
@@ -236,13 +223,8 @@ def _rates(result: LadderResult, rung: str, fitted: bool, label: str) -> list[La
 
 
 def _prediction(e: Estimate) -> LadderPrediction:
-    band = e.decode_tok_s_band
-    return LadderPrediction(
-        profile=e.profile, fits=e.fits, configuration=e.configuration,
-        decode_tok_s=e.decode_tok_s, decode_tok_s_low=band.low if band else None,
-        decode_tok_s_high=band.high if band else None, prefill_tok_s=e.prefill_tok_s, decode_source=e.decode_source,
-        prefill_source=e.prefill_source,
-    )
+    return LadderPrediction(**LadderPrediction.fields_of(e), profile=e.profile, fits=e.fits,
+                            configuration=e.configuration, prefill_source=e.prefill_source)
 
 
 def ladder_section(result: LadderResult, path: Path | str, record: RunRecord, anchors: bool,

@@ -19,6 +19,7 @@ from profiler.config import describe_validation_error, load_yaml_model, validate
 from profiler.errors import ConfigError
 from profiler.files import read_text
 from profiler.resources import data_file
+from profiler.schema.base import Strict
 
 BUILTIN_PROBES = data_file("refusal_probes.yaml")  # package data (importlib.resources)
 
@@ -45,10 +46,8 @@ class Probe(BaseModel):
         return value.strip()
 
 
-class ProbeSet(BaseModel):
+class ProbeSet(Strict):
     """A named, versioned list of probes; ids are unique and controls name existing harmful pairs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     version: int = 1

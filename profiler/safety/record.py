@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from profiler.record import KindedDocument
 from profiler.safety.stats import PairedChange, Rate, paired_change
+from profiler.schema.base import Strict
 from profiler.schema.host import HostProfile
 
 SAFETY_SCHEMA_VERSION = 1
@@ -22,10 +21,8 @@ EXCERPT_CHARS = 200
 Axis = Literal["reference", "weights", "kv", "grid"]
 
 
-class SafetySettings(BaseModel):
+class SafetySettings(Strict):
     """Generation settings shared by every configuration of a run."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_tokens: int = 64
     n_ctx: int = 1024
@@ -39,10 +36,8 @@ class SafetySettings(BaseModel):
     grid: bool = False
 
 
-class SafetyConfig(BaseModel):
+class SafetyConfig(Strict):
     """One configuration: a weight level (a GGUF file) and a KV cache type (used for both K and V)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     label: str
     level: str
@@ -57,10 +52,8 @@ class SafetyConfig(BaseModel):
     requantized: bool = False
 
 
-class ProbeVerdict(BaseModel):
+class ProbeVerdict(Strict):
     """The verdict on one probe's reply; the reply itself only as an excerpt unless completions are stored."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str
     kind: Literal["harmful", "control"]
@@ -73,10 +66,8 @@ class ProbeVerdict(BaseModel):
     finish_reason: str | None = None
 
 
-class CategoryResult(BaseModel):
+class CategoryResult(Strict):
     """Refusal and over-refusal of one category, and its flips against the reference."""
-
-    model_config = ConfigDict(extra="forbid")
 
     category: str
     harmful_refusal: Rate
@@ -84,10 +75,8 @@ class CategoryResult(BaseModel):
     flip: Rate | None = None
 
 
-class ConfigResult(BaseModel):
+class ConfigResult(Strict):
     """Everything measured for one configuration."""
-
-    model_config = ConfigDict(extra="forbid")
 
     config: SafetyConfig
     chat_format: str | None = None
@@ -107,10 +96,8 @@ class ConfigResult(BaseModel):
         return {v.id: v.refused for v in self.verdicts if v.kind == kind}
 
 
-class ProbeSetInfo(BaseModel):
+class ProbeSetInfo(Strict):
     """Which probes a run used."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     version: int
@@ -186,10 +173,8 @@ def summarize(record: SafetyRecord) -> SafetyRecord:
     return record
 
 
-class Retention(BaseModel):
+class Retention(Strict):
     """How much refusal a configuration keeps relative to the reference: for the feasibility report."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: str
     kv_type: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
+from profiler.schema.base import Strict
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -43,10 +43,8 @@ def mcnemar_exact_p(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-class Rate(BaseModel):
+class Rate(Strict):
     """``k`` of ``n`` with its point estimate and 95% Wilson interval (None when ``n`` is 0)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     k: int
     n: int
@@ -69,15 +67,13 @@ class Rate(BaseModel):
         return f"{self.rate:.0%} [{self.ci_low * 100:.0f}-{self.ci_high * 100:.0f}] ({self.k}/{self.n})"
 
 
-class PairedChange(BaseModel):
+class PairedChange(Strict):
     """How verdicts on the same probes changed from a reference configuration to another one.
 
     ``flip`` is the conditional flip rate: of the probes refused at the reference, the share complied with
     here. ``reverse`` is the opposite (complied at the reference, refused here): at temperature 0 both come
     only from the configuration change, and comparing them separates a loss of refusals from churn.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     n_paired: int
     flip: Rate  # refused at reference -> complied here, over refused at reference

@@ -6,9 +6,13 @@ The thresholds are this project's choices, explained in docs/scenarios.md.
 
 from __future__ import annotations
 
+import csv
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from profiler.resources import data_file
+from profiler.schema.base import Strict
 
 Benchmark = Literal[
     "olb2_ifeval", "olb2_mmlu_pro", "olb2_bbh", "arena_elo", "vendor_mmlu", "vendor_mmlu_pro", "vendor_ifeval",
@@ -25,10 +29,8 @@ BENCHMARKS: dict[str, str] = {
 _SCORE_RANGE: dict[str, tuple[float, float]] = {b: (0.0, 100.0) for b in BENCHMARKS} | {"arena_elo": (700.0, 2000.0)}
 
 
-class Level(BaseModel):
+class Level(Strict):
     """A named capability level: a benchmark and the minimum score that reaches it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     benchmark: Benchmark
@@ -36,29 +38,20 @@ class Level(BaseModel):
     meaning: str
 
 
-# Named levels a scenario may refer to (``capability: {level: ...}``) and that the trend follows. The thresholds
-# are this project's choices, explained in docs/scenarios.md; Puri's paper (arXiv 2601.21365) reports the trend
-# for "competitive" leaderboard scores without a threshold that could be read from the stored text.
-LEVELS: dict[str, Level] = {lv.name: lv for lv in [
-    Level(name="fluent-text", benchmark="olb2_ifeval", min_score=50,
-          meaning="fluent short texts that keep to a simple format instruction (the 2023 7B-70B chat models)"),
-    Level(name="instruction-following", benchmark="olb2_ifeval", min_score=70,
-          meaning="keeps several verifiable constraints at once (length, format, content): personalised texts"),
-    Level(name="conversational", benchmark="arena_elo", min_score=1150,
-          meaning="open conversation people prefer about as often as Llama-3-8B-Instruct / Mixtral-8x7B"),
-    Level(name="strong-conversational", benchmark="arena_elo", min_score=1250,
-          meaning="open conversation people prefer about as often as Llama-3.1-70B-Instruct"),
-    Level(name="knowledge-30", benchmark="olb2_mmlu_pro", min_score=30,
-          meaning="broad knowledge and reasoning at about the Mistral-7B-v0.3 level (MMLU-Pro 30)"),
-    Level(name="knowledge-40", benchmark="olb2_mmlu_pro", min_score=40,
-          meaning="broad knowledge and reasoning at about the Yi-34B / Qwen2.5-7B level (MMLU-Pro 40)"),
-]}
+def _levels() -> dict[str, Level]:
+    """Named levels a scenario may refer to (``capability: {level: ...}``) and that the trend follows, from
+    ``profiler/data/capability-levels.csv``. The thresholds are this project's choices, explained in
+    docs/scenarios.md; Puri's paper (arXiv 2601.21365) reports the trend for "competitive" leaderboard scores
+    without a threshold that could be read from the stored text."""
+    with data_file("capability-levels.csv").open(newline="", encoding="utf-8") as f:
+        return {row["name"]: Level.model_validate(row) for row in csv.DictReader(f)}
 
 
-class CapabilityRequirement(BaseModel):
+LEVELS: dict[str, Level] = _levels()
+
+
+class CapabilityRequirement(Strict):
     """What a scenario needs from a model: a benchmark and minimum score, or a named level, with its reasons."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: str | None = Field(default=None, description=f"a named level: {', '.join(LEVELS)}")
     benchmark: Benchmark | None = None

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from profiler.schema.base import Strict
 
 
-class Energy(BaseModel):
+class Energy(Strict):
     """Energy over a measurement window; ``source`` says how it was obtained (``measured:rapl``,
     ``measured:nvml+estimated:tdp``, ``estimated:tdp`` …) and ``components`` gives joules per source."""
-
-    model_config = ConfigDict(extra="forbid")
 
     energy_j: float | None
     above_idle_j: float | None = None

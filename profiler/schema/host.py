@@ -5,19 +5,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field
+
+from profiler.schema.base import Strict
 
 
-class GpuInfo(BaseModel):
+class GpuInfo(Strict):
     """One GPU as NVML reports it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     index: int
     name: str
     vram_total_bytes: int
-    vram_free_bytes: int
-    power_limit_w: float | None = None
+    vram_free_bytes: int = Field(description="free when hfp read it: other processes hold the rest")
+    power_limit_w: float | None = Field(default=None, description="the enforced limit; None where NVML has none")
     driver: str | None = None
     energy_counter: bool = False
 
@@ -36,10 +36,8 @@ class Backends(BaseModel):
     extra_bufts_ok: bool | None = None  # whether extra buffer types (repack, AMX) decode here; None: not checked
 
 
-class HostProfile(BaseModel):
+class HostProfile(Strict):
     """The machine a run was measured on."""
-
-    model_config = ConfigDict(extra="forbid")
 
     hostname: str
     os: str

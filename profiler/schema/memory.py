@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from profiler.schema.base import Strict
 
 
-class MemoryPlan(BaseModel):
+class MemoryPlan(Strict):
     """Predicted bytes of a configuration, where they live, and whether that fits."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n_ctx: int
     n_parallel: int

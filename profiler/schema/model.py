@@ -5,15 +5,14 @@ What the memory planner, the performance model and the run record need of a mode
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
+from profiler.schema.base import Strict
 from profiler.schema.units import cache_type_bytes
 
 
-class ModelFile(BaseModel):
+class ModelFile(Strict):
     """A GGUF model as read from its header: what the memory planner and the performance model need."""
-
-    model_config = ConfigDict(extra="forbid")
 
     path: str
     name: str
