@@ -39,19 +39,19 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from profiler import hardware, runner, synth
+from profiler import hardware, memory, runner, synth
+from profiler.engine.backends import llama_backends
 from profiler.engine.llamacpp import context_size, llama_cpp_version
 from profiler.engine.selfcheck import settings_for_host
 from profiler.engine.worker import WorkerEngine, kill_with_parent, open_engine
 from profiler.errors import HfpError
 from profiler.feasibility import ladder
-from profiler.feasibility.batched import batched_factors
-from profiler.feasibility.calibration import Calibration, fitted_device
-from profiler.feasibility.model import Device, ModelShape, Part, batched_decode_tok_s
+from profiler.feasibility.calibration import Calibration
+from profiler.feasibility.model import ModelShape, Part, batched_decode_tok_s
 from profiler.models import inspect
 from profiler.record import RunRecord, Settings, WorkloadPoint
 from profiler.schema.host import HostProfile
@@ -174,18 +174,15 @@ def latest_ladder_calibration() -> Path | None:
     return ladder.calibration_path(record) if record else None
 
 
-def calibrated_device(cal: Calibration) -> Device:
-    """The fitted CPU as the performance model sees it (``calibration.fitted_device``, as ``hfp estimate`` builds
-    it): its batched-decode compute ratio ``eta_batch`` from the ladder's parallel > 1 points, or the public
-    ratio (``batched.batched_factors``) for a fit without them."""
-    eta_batch = cal.eta_batch if cal.eta_batch is not None else batched_factors(cal.backend).ratio
-    return fitted_device(cal.bandwidth_eff_gbps * 1e9, cal.flops_eff_tflops * 1e12, cal.t0_s, eta_batch, cal.backend)
-
-
-def predict(model: ModelFile, settings: Settings, device: Device, batch: int, pp: int, tg: int) -> float:
-    """Predicted aggregate decode (tok/s) of ``batch`` sequences at the mean decode depth."""
-    shape = ModelShape.of(model, settings.type_k, settings.type_v)
-    return batched_decode_tok_s(shape, [Part(device, shape.weight_bytes, 1.0, 1.0)], batch, pp + tg / 2)
+def predict(model: ModelFile, settings: Settings, cal: Calibration, batch: int, pp: int, tg: int) -> float:
+    """Predicted aggregate decode (tok/s) of ``batch`` sequences at the mean decode depth, on the fitted CPU as
+    ``hfp estimate`` builds it (``Calibration.device_for``: t0 per layer, the batched ratio per level, the
+    tinyBLAS pass over the weights this host's CPU runs through it, ``memory.tinyblas_bytes``)."""
+    features = memory.host_cpu_features(llama_backends().system_info, settings.extra_bufts)
+    shape = replace(ModelShape.of(model, settings.type_k, settings.type_v),
+                    tinyblas_bytes=float(memory.tinyblas_bytes(model, features)))
+    parts = [Part(cal.device_for(shape), shape.streamed_bytes, 1.0, 1.0)]
+    return batched_decode_tok_s(shape, parts, batch, pp + tg / 2)
 
 
 # --- the measurement --------------------------------------------------------------------------------------------
@@ -218,7 +215,7 @@ def fits(model: ModelFile, settings: Settings, host: HostProfile, pp: int, tg: i
 
 
 def measure_shape(rung: ladder.Rung, args: argparse.Namespace, host: HostProfile,
-                  device: Device | None) -> list[Cell]:
+                  cal: Calibration | None) -> list[Cell]:
     """Every B of one shape, with one harness worker kept loaded throughout."""
     model = shape_model(rung)
     base = runner.default_settings(threads=args.threads, threads_batch=args.threads, flash_attn=args.flash_attn,
@@ -236,8 +233,8 @@ def measure_shape(rung: ladder.Rung, args: argparse.Namespace, host: HostProfile
             measure_cell(engine, args.bench, model, settings, cell, args.prompt_tokens, args.output_tokens,
                          args.repetitions)
             cell.load = os.getloadavg()[0]
-            if device is not None:
-                cell.predicted_tg = predict(model, settings, device, cell.batch, args.prompt_tokens,
+            if cal is not None:
+                cell.predicted_tg = predict(model, settings, cal, cell.batch, args.prompt_tokens,
                                             args.output_tokens)
             print(f"  {rung.label} B={cell.batch}: bench {cell.bench:.1f}, harness {cell.harness:.1f} tok/s, "
                   f"ratio {cell.ratio:.3f} ({time.perf_counter() - t:.0f} s, load {cell.load:.1f})",
@@ -339,7 +336,6 @@ def repredict(args: argparse.Namespace) -> int:
     result = ladder.LadderResult.load(args.ladder)
     records = [(r.rung, RunRecord.load(r.record_path)) for r in result.rungs if r.record_path]
     cal, _ = ladder.fit_records(records)
-    device = calibrated_device(cal)
     saved = data["args"]
     settings = runner.default_settings(threads=int(saved["threads"]), threads_batch=int(saved["threads"]),
                                        flash_attn=saved["flash_attn"], n_batch=int(saved["n_batch"]),
@@ -348,7 +344,7 @@ def repredict(args: argparse.Namespace) -> int:
     models = {r.label: shape_model(r) for r in ladder.parse_rungs(saved["shapes"])}
     for c in cells:
         if not c.skipped:
-            c.predicted_tg = predict(models[c.shape], settings, device, c.batch, pp, tg)
+            c.predicted_tg = predict(models[c.shape], settings, cal, c.batch, pp, tg)
     after = [abs(c.pred_ratio - 1) for c in cells if c.pred_ratio]
     print(table(cells))
     print(f"refit of {args.ladder.name}: t0 {cal.t0_s * 1e3:.2f} ms/32 layers, BW {cal.bandwidth_eff_gbps:.1f} GB/s, "
@@ -410,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cal_path = args.calibration or latest_ladder_calibration()
     try:
-        device = calibrated_device(Calibration.load(cal_path)) if cal_path else None
+        cal = Calibration.load(cal_path) if cal_path else None
     except HfpError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -419,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     try:
         for rung in ladder.parse_rungs(args.shapes):
-            cells += measure_shape(rung, args, host, device)
+            cells += measure_shape(rung, args, host, cal)
     except HfpError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

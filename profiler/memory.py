@@ -250,6 +250,38 @@ def extra_buffer_bytes(t: TensorInfo, f: CpuFeatures) -> int | None:
     return None
 
 
+# llamafile's tinyBLAS (GGML_USE_LLAMAFILE, on in stock builds) takes a matmul of two or more token rows for these
+# weight types when they sit in the plain CPU buffer (ggml-cpu.c ggml_compute_forward_mul_mat ->
+# llamafile/sgemm.cpp llamafile_sgemm, x86 AVX2/AVX-512 paths); one token row goes through ggml's vec_dot (gemv).
+_TINYBLAS_TYPES = ("Q8_0", "Q4_0", "Q5_0", "IQ4_NL")
+
+
+def tinyblas_bytes(model: ModelFile, features: CpuFeatures | None) -> int:
+    """Bytes of the model's CPU matmul weights whose kernel changes from gemv (one token row) to llamafile's
+    tinyBLAS (two or more) on an x86 host: of a type tinyBLAS takes and not in an extra buffer (a tied output is
+    ``token_embd`` used as a matmul weight). 0 without the file's tensor table, off x86 or with unknown features.
+    Shapes whose hidden size is not a multiple of 256 have their K-quant tensors fall back to Q5_0/Q8_0 and so
+    end up here (docs/performance-model.md, batched decode)."""
+    table = _read_tensors(model) if features is not None and features.avx2 else None
+    if table is None or features is None:
+        return 0
+    tensors = table[1]
+    tied = "output.weight" not in {t.name for t in tensors}
+    total = 0
+    for t in tensors:
+        as_output = tied and t.name == "token_embd.weight"
+        if t.type_name.upper() not in _TINYBLAS_TYPES or len(t.shape) != 2 or not t.name.endswith(".weight"):
+            continue
+        if as_output:
+            rows = _repack_rows(t.type_name, features) if features.repack else None
+            if rows and t.shape[1] % rows == 0 and t.shape[0] % 8 == 0:
+                continue
+        elif t.name.startswith(_GET_ROWS) or extra_buffer_bytes(t, features) is not None:
+            continue
+        total += t.nbytes
+    return total
+
+
 # Share of a file type's bytes in repackable tensors, for models known only by their metadata (no tensor table).
 _FALLBACK_SHARE = {"Q4_0": ("Q4_0", 0.97), "IQ4_NL": ("IQ4_NL", 0.97), "Q4_K_S": ("Q4_K", 0.9),
                    "Q4_K_M": ("Q4_K", 0.7), "Q2_K": ("Q2_K", 0.5), "Q8_0": ("Q8_0", 0.97), "Q6_K": ("Q6_K", 0.97),

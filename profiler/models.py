@@ -65,6 +65,12 @@ def _output_params(tensors: list[TensorInfo]) -> int:
     return int(by_name.get("output.weight", by_name.get("token_embd.weight", 0)))
 
 
+def _lookup_tensor(tensors: list[TensorInfo]) -> TensorInfo | None:
+    """The input embedding when it is untied (an ``output.weight`` exists beside it): only looked up per token."""
+    names = {t.name: t for t in tensors}
+    return names.get("token_embd.weight") if "output.weight" in names else None
+
+
 def describe(header: GGUFHeader, path: Path) -> ModelFile:
     """Build a ``ModelFile`` from a parsed header."""
     meta = header.metadata
@@ -82,6 +88,7 @@ def describe(header: GGUFHeader, path: Path) -> ModelFile:
         bytes_by_type[t.type_name] += t.nbytes
     ftype = meta.get("general.file_type")
     file_type = FILE_TYPES.get(int(ftype), f"ftype{ftype}") if ftype is not None else _dominant(bytes_by_type)
+    lookup = _lookup_tensor(header.tensors)
     vocab = header.array_lengths.get("tokenizer.ggml.tokens") or int(_arch_key(meta, arch, "vocab_size", 0))
     return ModelFile(
         path=str(path.resolve()),
@@ -111,6 +118,8 @@ def describe(header: GGUFHeader, path: Path) -> ModelFile:
         expert_params=sum(t.n_elements for t in header.tensors if _is_expert(t.name)),
         expert_bytes=sum(t.nbytes for t in header.tensors if _is_expert(t.name)),
         output_params=_output_params(header.tensors),
+        lookup_params=lookup.n_elements if lookup else 0,
+        lookup_bytes=lookup.nbytes if lookup else 0,
     )
 
 

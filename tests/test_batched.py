@@ -13,6 +13,7 @@ from profiler import profiles, scenarios
 from profiler.cli import cli
 from profiler.feasibility import Assumptions, ModelSpec, concurrency_curve
 from profiler.feasibility.batched import batched_model, leave_one_device_out, load_batched
+from profiler.feasibility.calibration import Observation, fit_device
 from profiler.feasibility.model import (
     Device,
     ModelShape,
@@ -20,6 +21,7 @@ from profiler.feasibility.model import (
     batched_decode_tok_s,
     expected_experts,
     t_decode_step,
+    t_prefill,
 )
 from profiler.feasibility.target import Target
 
@@ -38,16 +40,26 @@ DENSE_ACTIVE = _shape(params=3.3e9, layers=48, kv_heads=4)  # a dense model of t
 SHAPES = {"dense": DENSE, "swa": SWA, "moe": MOE}
 
 
+# A CPU's batched rate measured per level by a ladder (``calibration.fit_device``): steep, as a 2-core host's
+# kernel switches make it (gemv per sequence below 4, repacked gemm from 4), to stress the invariants.
+LADDER_CURVE = ((2, 0.4), (4, 0.6), (8, 0.9), (16, 1.8))
+
+
 def _parts(shape: ModelShape, backend: str) -> list[Part]:
-    """The shape on one public-profile processor (GPU or CPU), with the public batched factors."""
-    name = {"cuda": "rtx-3090-desktop", "metal": "apple-m4-max", "cpu": "budget-laptop"}[backend]
+    """The shape on one public-profile processor (GPU or CPU), with the public batched factors, or (``cpu-curve``)
+    with a ladder's curve of batched rates."""
+    name = {"cuda": "rtx-3090-desktop", "metal": "apple-m4-max", "cpu": "budget-laptop",
+            "cpu-curve": "budget-laptop"}[backend]
     target = Target.of(profiles.load(name))
-    proc = target.gpu if backend != "cpu" and target.gpu else target.cpu
+    proc = target.gpu if backend in ("cuda", "metal") and target.gpu else target.cpu
     assert proc is not None
-    return [Part(proc.device(shape), shape.weight_bytes, 1.0, 1.0)]
+    device = proc.device(shape)
+    if backend == "cpu-curve":
+        device = replace(device, batch_curve=LADDER_CURVE)
+    return [Part(device, shape.streamed_bytes, 1.0, 1.0)]
 
 
-@pytest.mark.parametrize("backend", ["cuda", "metal", "cpu"])
+@pytest.mark.parametrize("backend", ["cuda", "metal", "cpu", "cpu-curve"])
 @pytest.mark.parametrize("kind", list(SHAPES))
 def test_aggregate_never_decreases_and_per_sequence_never_increases_with_b(kind: str, backend: str) -> None:
     shape = SHAPES[kind]
@@ -59,7 +71,7 @@ def test_aggregate_never_decreases_and_per_sequence_never_increases_with_b(kind:
         assert all(y <= x * (1 + 1e-12) for x, y in zip(per, per[1:], strict=False)), (kind, backend, ctx, per)
 
 
-@pytest.mark.parametrize("backend", ["cuda", "metal", "cpu"])
+@pytest.mark.parametrize("backend", ["cuda", "metal", "cpu", "cpu-curve"])
 def test_moe_gains_less_from_a_second_sequence_than_a_dense_model_of_its_active_size(backend: str) -> None:
     def gain(shape: ModelShape) -> float:
         parts = _parts(shape, backend)
@@ -68,7 +80,7 @@ def test_moe_gains_less_from_a_second_sequence_than_a_dense_model_of_its_active_
     assert gain(MOE) < gain(DENSE_ACTIVE)
 
 
-@pytest.mark.parametrize("backend", ["cuda", "cpu"])
+@pytest.mark.parametrize("backend", ["cuda", "cpu", "cpu-curve"])
 @pytest.mark.parametrize("kind", list(SHAPES))
 def test_deeper_context_never_decodes_faster(kind: str, backend: str) -> None:
     shape = SHAPES[kind]
@@ -177,3 +189,40 @@ def test_estimate_parallel_that_does_not_fit_says_so() -> None:
     assert result.exit_code == 0, result.output
     (e,) = json.loads(result.output)
     assert not e["fits"] and "4096 sequences" in e["reason"]
+
+
+def test_a_measured_curve_sets_the_batched_rate_per_level_interpolated_in_log_b() -> None:
+    dev = Device("d", bandwidth_bps=100e9, flops=1e12, batch_flops=0.5e12, batch_curve=((2, 0.2), (8, 0.8)))
+    assert dev.decode_flops_at(2) == pytest.approx(0.2e12)
+    assert dev.decode_flops_at(4) == pytest.approx(0.4e12)  # halfway in log B: the geometric mean
+    assert dev.decode_flops_at(64) == pytest.approx(0.8e12)  # held beyond the last level measured
+    assert replace(dev, batch_curve=()).decode_flops_at(4) == pytest.approx(0.5e12)  # no curve: one ratio
+
+
+def test_the_ladder_fit_recovers_a_curve_of_batched_rates_and_keeps_it_non_decreasing() -> None:
+    """Timings made by the model from a known device are fitted back: per-level ratios close to the truth; a
+    level whose points say "slower" (a kernel switch) cannot make the fitted curve fall."""
+    truth = Device("t", bandwidth_bps=40e9, flops=0.25e12, t0_s=8e-3, batch_flops=0.25e12,
+                   batch_curve=((2, 0.5), (4, 0.9), (8, 1.3), (16, 2.4)), overlap=1.0)
+    shapes = [_shape(params=p) for p in (1e9, 3e9, 8e9)]
+    rows = []
+    for shape in shapes:
+        parts = [Part(truth, shape.streamed_bytes, 1.0, 1.0)]
+        rows.append((shape, 512, Observation(kind="prefill", prompt_tokens=64, output_tokens=16, parallel=1,
+                                             measured_s=float(t_prefill(shape, parts, 64)))))
+        for b in (1, 2, 4, 8, 16):
+            step = float(t_decode_step(shape, parts, b, 8 + 8 / 2 if b > 1 else 64 + 16 / 2))
+            pt, out = (8, 8) if b > 1 else (64, 16)
+            rows.append((shape, 512, Observation(kind="decode", prompt_tokens=pt, output_tokens=out, parallel=b,
+                                                 measured_s=step)))
+    dev, _, rms, _ = fit_device(rows, 30e9, 0.2e12, "cpu")
+    fitted = dict(dev.batch_curve)
+    assert rms < 0.05
+    for b, r in truth.batch_curve:
+        assert fitted[b] == pytest.approx(r, rel=0.15), (b, fitted)
+    # the same timings with the B = 8 steps 40% slower: the fit holds the curve level instead of letting it fall
+    slow = [(s, ub, o.model_copy(update={"measured_s": o.measured_s * 1.4}) if o.parallel == 8 else o)
+            for s, ub, o in rows]
+    curve = fit_device(slow, 30e9, 0.2e12, "cpu")[0].batch_curve
+    assert all(r1 >= r0 for (_, r0), (_, r1) in zip(curve, curve[1:], strict=False)), curve
+    assert all(r1 / r0 <= b1 / b0 * (1 + 1e-9) for (b0, r0), (b1, r1) in zip(curve, curve[1:], strict=False)), curve

@@ -76,13 +76,19 @@ def test_record_round_trips_through_json(small_record: RunRecord, small_record_p
 
 
 @pytest.mark.slow
-def test_aggregate_decode_at_parallel_8_beats_parallel_1(default_model: ModelFile, tmp_path: Path) -> None:
+def test_parallel_8_decodes_eight_sequences_in_each_step(default_model: ModelFile, tmp_path: Path) -> None:
     record = runner.measure(
-        default_model, runner.points_grid(16, 24, [1, 8]), runner.default_settings(repetitions=2),
+        default_model, runner.points_grid(16, 24, [1, 8]), runner.default_settings(repetitions=1),
         options=runner.RunOptions(record_path=str(tmp_path / "r.json"), idle_seconds=0),
     )
-    one, eight = (p.mean("decode_tok_s_aggregate") for p in record.points)
-    assert one and eight and eight > one
+    one, eight = (p.repetitions[0] for p in record.points)
+    # eight sequences share every decode step: eight times the prompt and the tokens, and the aggregate rate is
+    # eight per-sequence rates. Whether that is faster is a benchmark's question (benchmarks/validate_batched.py):
+    # on a loaded 2-core machine it need not be.
+    assert eight.prompt_tokens == 8 * one.prompt_tokens
+    assert eight.generated_tokens == 8 * one.generated_tokens
+    assert eight.decode_tok_s_aggregate == pytest.approx(8 * eight.decode_tok_s_per_seq)
+    assert one.decode_tok_s_aggregate == pytest.approx(one.decode_tok_s_per_seq)
 
 
 def test_interrupted_run_keeps_finished_points_marked_incomplete(default_model: ModelFile, tmp_path: Path) -> None:

@@ -195,8 +195,12 @@ def test_expert_tensors_and_counts_are_read_from_a_gguf(tmp_path: Path) -> None:
     assert m.is_moe and (m.n_experts, m.n_experts_used) == (8, 2)
     assert m.expert_params == expert and m.expert_bytes == expert * 4
     assert m.active_params == m.params - expert * 6 // 8
+    # the untied input embedding (beside output.weight) is looked up, one row a token: neither read whole nor
+    # multiplied
+    assert (m.lookup_params, m.lookup_bytes) == (100 * n_embd, 100 * n_embd * 4)
     shape = ModelShape.of(m)
-    assert shape.flop_params == m.active_params and shape.weights_read(1) < m.tensor_bytes
+    assert shape.flop_params == m.active_params - m.lookup_params
+    assert shape.weights_read(1) == m.tensor_bytes - m.lookup_bytes - expert * 4 * 6 // 8
 
 
 def test_frontier_names_the_largest_moe_model_that_fits_with_total_and_active_sizes() -> None:

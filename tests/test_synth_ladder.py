@@ -135,7 +135,7 @@ def test_rungs_parse_and_refuse_bad_names() -> None:
     assert rungs[2].shape().n_layers == 12 and rungs[2].shape().n_experts == 128
     cut = ladder.parse_rungs("qwen3-30b-a3b/12l/v32768")[0]
     assert cut.label == "qwen3-30b-a3b/12l/v32768:Q4_K_M" and cut.shape().n_vocab == 32768
-    assert cut == ladder.DEFAULT_LADDER[-1]
+    assert cut in ladder.DEFAULT_LADDER
     for bad in ("nope", "llama-3.1-8b:Q3_K", "qwen3-30b-a3b/xl", "qwen3-30b-a3b/0l", "", "qwen3-30b-a3b/v",
                 "qwen3-30b-a3b/4l/4l"):
         with pytest.raises(ConfigError):
@@ -144,7 +144,7 @@ def test_rungs_parse_and_refuse_bad_names() -> None:
 
 def test_rungs_that_do_not_fit_in_ram_are_skipped_with_the_numbers() -> None:
     keep, skipped = ladder.fitting_rungs(ladder.DEFAULT_LADDER, ram_available=4 * synth.GiB)
-    assert [r.preset for r in keep] == ["llama-3.2-1b", "qwen2.5-1.5b"]
+    assert [r.preset for r in keep] == ["llama-3.2-1b", "qwen2.5-1.5b", "qwen2.5-0.5b"]
     assert len(skipped) == 3 and all("GiB" in s for s in skipped)
 
 
@@ -170,7 +170,9 @@ def test_the_fit_recovers_known_constants_from_the_roofline_it_predicts_with() -
     """Observations made by the performance model itself (t0, bandwidth, FLOPS and batched ratio known) are fitted
     back to those constants, and each leave-one-size-out fit predicts the left-out size: the fit and
     the predictions share one roofline, so a ladder whose timings follow it validates exactly."""
-    truth = fitted_device(30e9, 300e9, 0.004, 0.3, "cpu")
+    # a batched ratio where an added sequence costs less than a step of its own (below that the bound
+    # t_step(B) <= B * t_step(1) holds every step and no timing can tell the ratio)
+    truth = fitted_device(30e9, 300e9, 0.004, 0.8, "cpu")
     shapes = [ModelShape(params=p, weight_bytes=0.6 * p, kv_full=131072.0, n_layers=n)
               for p, n in ((1.2e9, 16), (1.5e9, 28), (3.2e9, 28), (8e9, 32))]
     points = [(1, 64, 16), (4, 8, 8), (16, 8, 8)]
@@ -183,7 +185,7 @@ def test_the_fit_recovers_known_constants_from_the_roofline_it_predicts_with() -
     dev, fitted, rms, eta_batch = fit_device(data, 10e9, 100e9, "cpu")
     assert rms < 0.02 and all(abs(p.rel_error) < 0.05 for p in fitted)
     assert dev.bandwidth_bps == pytest.approx(30e9, rel=0.1) and dev.flops == pytest.approx(300e9, rel=0.1)
-    assert eta_batch == pytest.approx(0.3, rel=0.1)
+    assert eta_batch == pytest.approx(0.8, rel=0.1)
     left = shapes[-1]  # extrapolate to the largest size from the others
     dev, *_ = fit_device([d for d in data if d[0] is not left], 10e9, 100e9, "cpu")
     for s, ub, o in (d for d in data if d[0] is left):

@@ -19,6 +19,9 @@ from profiler.cli.common import data_dir_options, echo_json, parse_str_list, sig
 from profiler.cli.ladder import calibrate_ladder
 from profiler.errors import ConfigError
 from profiler.feasibility import Assumptions, Calibration, Estimate, FrontierPoint
+from profiler.feasibility.ladder import DEFAULT_PARALLEL
+
+LADDER_PARALLEL = ",".join(map(str, DEFAULT_PARALLEL))
 
 _DEFAULTS = Assumptions()
 
@@ -152,10 +155,10 @@ def estimate_command(model: str | None, model_spec: Path | None, params: float |
 @click.option("--rungs", help="Ladder rungs, e.g. qwen2.5-0.5b,llama-3.1-8b:Q4_0,qwen3-30b-a3b/12l "
               "[default: the built-in ladder, less what does not fit in RAM].")
 @click.option("--quick", is_flag=True, help="A three-rung ladder of small models (a minute on an idle 2-core host).")
-@click.option("--parallel", "ladder_parallel", default="1,4,16", show_default=True,
+@click.option("--parallel", "ladder_parallel", default=LADDER_PARALLEL, show_default=True,
               help="Parallel levels measured on each rung.")
 def calibrate_command(record: Path | None, out: Path | None, as_json: bool, ladder: bool = False,
-                      rungs: str | None = None, quick: bool = False, ladder_parallel: str = "1,4,16") -> None:
+                      rungs: str | None = None, quick: bool = False, ladder_parallel: str = LADDER_PARALLEL) -> None:
     """Fit the performance model's t0, eta_bw*BW and eta_f*F to RECORD (a run record from `hfp run` with
     several parallel levels) and store the fit with its residuals.
 

@@ -180,7 +180,7 @@ def predict(row: BatchedRow, ratio: float, p: float, public: PublicModel, spread
     shape = row.shape()
     base = public.device(facts, shape)
     dev = replace(base, batch_flops=base.flops * ratio, overlap=p, expert_spread=spread)
-    return batched_decode_tok_s(shape, [Part(dev, shape.weight_bytes, 1.0, 1.0)], row.B, row.mean_context)
+    return batched_decode_tok_s(shape, [Part(dev, shape.streamed_bytes, 1.0, 1.0)], row.B, row.mean_context)
 
 
 def _loss(prep: Sequence[_Prepared], ratio: float, p: float, spread: float = DEFAULT_SPREAD) -> float:

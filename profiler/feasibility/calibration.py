@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
+from profiler import memory
 from profiler.errors import ConfigError, RecordError
 from profiler.feasibility.batched import batched_factors
 from profiler.feasibility.efficiency import Efficiency
@@ -94,6 +95,9 @@ class Calibration(Strict):
     source: str = "calibration:local"
     fingerprint: HostFingerprint | None = None  # set by the ladder: `hfp estimate` applies it to this host
     eta_batch: float | None = None  # batched-decode FLOP rate / eta_f*F, fitted from parallel > 1 decode points
+    eta_batch_curve: list[tuple[int, float]] = []  # the same ratio fitted per parallel level (a ladder), (B, ratio)
+    tinyblas_gbps: float | None = None  # rate of the tinyBLAS pass at B >= 2 (a ladder with such a rung)
+    tinyblas_token_gbps: float | None = None  # and of its further pass per token after the first
     tau_layer_s: float | None = None  # ladder: fixed step time per layer (t0_s is then that of 32 layers)
 
     def efficiency(self, min_sigma: float = 0.0) -> Efficiency | None:
@@ -105,7 +109,21 @@ class Calibration(Strict):
             backend=self.backend, eta_bw=self.eta_bw, eta_f=self.eta_f, t0_s=self.t0_s, sigma_bw=sigma,
             sigma_f=sigma, source_bw=self.source, source_f=self.source,
             n_rows_bw=self.n_decode, n_rows_f=self.n_prefill, eta_batch=self.eta_batch, tau_layer_s=self.tau_layer_s,
+            eta_batch_curve=self.eta_batch_curve, tinyblas_gbps=self.tinyblas_gbps,
+            tinyblas_token_gbps=self.tinyblas_token_gbps,
         )
+
+    def device_for(self, shape: ModelShape) -> Device:
+        """The fitted processor as the performance model sees it for ``shape``, as ``hfp estimate`` builds it on
+        the host's profile (``target.Processor``): a ladder's ``t0`` per layer times the shape's layers, its
+        batched ratio (curve) or the public one."""
+        t0 = self.tau_layer_s * shape.n_layers if self.tau_layer_s else self.t0_s
+        ratio = self.eta_batch if self.eta_batch is not None else batched_factors(self.backend).ratio
+        device = fitted_device(self.bandwidth_eff_gbps * 1e9, self.flops_eff_tflops * 1e12, t0, ratio,
+                               self.backend)
+        return replace(device, batch_curve=tuple((b, r) for b, r in self.eta_batch_curve),
+                       tinyblas_bps=bytes_per_s(self.tinyblas_gbps),
+                       tinyblas_token_bps=bytes_per_s(self.tinyblas_token_gbps))
 
     def rebased(self, profile: HardwareProfile) -> Calibration:
         """This fit with its efficiencies taken relative to ``profile``'s declared CPU bandwidth and TFLOPS, so
@@ -254,9 +272,27 @@ def observations(record: RunRecord) -> list[Observation]:
     return obs
 
 
+def bytes_per_s(gbps: float | None) -> float | None:
+    """GB/s to bytes/s, None kept."""
+    return gbps * 1e9 if gbps else None
+
+
+def gbps(bps: float | None) -> float | None:
+    """Bytes/s to GB/s, None kept."""
+    return bps / 1e9 if bps else None
+
+
+def host_shape(record: RunRecord) -> ModelShape:
+    """The record's model as the roofline sees it on the host that measured it: its KV cache types, and the
+    weight bytes that host's CPU runs through tinyBLAS once a step has two or more tokens (``memory``)."""
+    features = memory.host_cpu_features(record.host.backends.system_info, record.settings.extra_bufts)
+    shape = ModelShape.of(record.model, record.settings.type_k, record.settings.type_v)
+    return replace(shape, tinyblas_bytes=float(memory.tinyblas_bytes(record.model, features)))
+
+
 def predict_seconds(shape: ModelShape, device: Device, o: Observation, n_ubatch: int) -> float:
     """The performance model's time for one observation (a decode step at mid-output depth, or the prefill)."""
-    parts = [Part(device, shape.weight_bytes, 1.0, 1.0)]
+    parts = [Part(device, shape.streamed_bytes, 1.0, 1.0)]
     if o.kind == "decode":
         return float(t_decode_step(shape, parts, o.parallel, o.prompt_tokens + o.output_tokens / 2))
     return float(t_prefill(shape, parts, o.prompt_tokens * o.parallel, n_ubatch, n_seq=o.parallel))
@@ -327,10 +363,9 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), start[:3])
     x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), x, step=0.1)  # Nelder-Mead can stall
     x = np.concatenate([x, start[3:]])
-    if batched:
-        rest = [d for d in data if _batched_decode(d[2])]
-        x[3] = nelder_mead(lambda v: loss(np.concatenate([x[:3], v]), rest), x[3:])[0]
     dev = device(x)
+    if batched:
+        x, dev = _fit_batched(x, [d for d in data if _batched_decode(d[2])], loss, seconds, device)
     points = []
     for s, ub, o in data:
         pred = seconds(s, dev, o, ub)
@@ -339,6 +374,74 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
                                        rel_error=pred / o.measured_s - 1.0))
     rms = math.sqrt(sum(math.log(p.predicted_s / p.measured_s) ** 2 for p in points) / len(points))
     return dev, points, rms, (_eta_batch(x) if batched else None)
+
+
+Rows = list[tuple[ModelShape, int, Observation]]
+TINYBLAS_SHARE = 0.05  # shapes with more of their streamed bytes in tinyBLAS tensors fit the tinyBLAS pass
+
+
+def _uses_tinyblas(shape: ModelShape) -> bool:
+    return shape.tinyblas_bytes > TINYBLAS_SHARE * shape.streamed_bytes
+
+
+def _fit_batched(x: np.ndarray, rows: Rows, loss: Callable[[np.ndarray, Rows], float],
+                 seconds: Callable[[ModelShape, Device, Observation, int], float],
+                 device: Callable[[np.ndarray], Device]) -> tuple[np.ndarray, Device]:
+    """Stage two of ``fit_device``: the batched ratio (one, and one per level) from the shapes whose weights stay
+    in gemv/gemm kernels, then the rate of the extra tinyBLAS pass (``Device.tinyblas_bps``) from the others,
+    with that curve; returns the parameters and the device."""
+    tiny = [r for r in rows if _uses_tinyblas(r[0])]
+    plain = [r for r in rows if not _uses_tinyblas(r[0])]
+    if not plain:  # nothing to measure the tinyBLAS pass against: one curve for all
+        plain, tiny = rows, []
+    x = x.copy()
+    x[3] = nelder_mead(lambda v: loss(np.concatenate([x[:3], v]), plain), x[3:])[0]
+    curve = _batch_curve(plain, lambda v, some: loss(np.concatenate([x[:3], v]), some), x[3:])
+    dev = replace(device(x), batch_curve=curve)
+    if not tiny:
+        return x, dev
+
+    def with_tiny(v: np.ndarray) -> Device:
+        pass_bps, token_bps = np.exp(np.minimum(v, EXP_LIMIT))
+        return replace(dev, tinyblas_bps=float(pass_bps), tinyblas_token_bps=float(token_bps))
+
+    def tiny_loss(v: np.ndarray) -> float:
+        d = with_tiny(v)
+        return float(sum(math.log(seconds(s, d, o, ub) / o.measured_s) ** 2 for s, ub, o in tiny))
+
+    start = np.full(2, math.log(dev.bandwidth_bps))
+    return x, with_tiny(nelder_mead(tiny_loss, start))
+
+
+def _batch_curve(rows: Rows, loss: Callable[[np.ndarray, Rows], float],
+                 start: np.ndarray) -> tuple[tuple[int, float], ...]:
+    """The batched ratio fitted at each parallel level (``loss`` of the log-ratio on some rows), as an isotonic
+    (non-decreasing in B) regression: adjacent levels that violate it are pooled and fitted as one (pool adjacent
+    violators), so the aggregate rate never falls as sequences are added, and at most in proportion to B. Empty
+    with fewer than two levels (one ratio says it all)."""
+    levels = sorted({o.parallel for _, _, o in rows})
+    if len(levels) < 2:
+        return ()
+    blocks: list[tuple[list[int], float]] = []
+    for b in levels:
+        block = ([b], _level_ratio([r for r in rows if r[2].parallel == b], loss, start))
+        while blocks and block[1] < blocks[-1][1]:
+            pooled = blocks.pop()[0] + block[0]
+            block = (pooled, _level_ratio([r for r in rows if r[2].parallel in pooled], loss, start))
+        blocks.append(block)
+    curve = [(b, ratio) for members, ratio in blocks for b in members]
+    # nor may it grow faster than B: adding a token never makes the step's compute shorter (per-sequence decode
+    # never speeds up as B grows; log-B interpolation between levels keeps that)
+    for i in range(1, len(curve)):
+        (b0, r0), (b1, r1) = curve[i - 1], curve[i]
+        curve[i] = (b1, min(r1, r0 * b1 / b0))
+    return tuple(curve)
+
+
+def _level_ratio(rows: list[tuple[ModelShape, int, Observation]],
+                 loss: Callable[[np.ndarray, list[tuple[ModelShape, int, Observation]]], float],
+                 start: np.ndarray) -> float:
+    return _eta_batch(np.concatenate([np.zeros(3), nelder_mead(lambda v: loss(v, rows), start)]))
 
 
 def fit(record: RunRecord) -> Calibration:
@@ -353,7 +456,7 @@ def fit(record: RunRecord) -> Calibration:
     decode = [o for o in obs if o.kind == "decode"]
     if not decode:
         raise RecordError(f"record {record.id} has no decode measurements to calibrate from; run `hfp run` first")
-    shape = ModelShape.of(record.model, settings.type_k, settings.type_v)
+    shape = host_shape(record)
     backend = record_backend(record)
     n_ubatch = settings.n_ubatch
     a0 = max(shape.weight_bytes / min(o.measured_s for o in decode if o.parallel == min(d.parallel for d in decode)),
@@ -376,6 +479,8 @@ def fit(record: RunRecord) -> Calibration:
         eta_bw=dev.bandwidth_bps / (bw_ref * 1e9) if bw_ref else None,
         eta_f=dev.flops / (f_ref * 1e12) if f_ref else None,
         points=points, rel_rms=rms, n_decode=len(decode), n_prefill=len(prefill), notes=notes, eta_batch=eta_batch,
+        eta_batch_curve=list(dev.batch_curve),
+        tinyblas_gbps=gbps(dev.tinyblas_bps), tinyblas_token_gbps=gbps(dev.tinyblas_token_bps),
     )
 
 

@@ -249,9 +249,13 @@ def _no_fit_reason(model: ModelFile, profile: HardwareProfile, plan: memory.Memo
             f"{plan.kv_cache_bytes / GB:.2f} GB at n_ctx {plan.n_ctx} + buffers; available after reserves: {have}")
 
 
-def _shape(model: ModelFile, a: Assumptions) -> ModelShape:
-    """The roofline shape at the assumed KV types; sliding-window caches hold window + n_ubatch cells."""
-    return replace(ModelShape.of(model, a.type_k, a.type_v), swa_slack=a.n_ubatch)
+def _shape(model: ModelFile, a: Assumptions, profile: HardwareProfile) -> ModelShape:
+    """The roofline shape at the assumed KV types; sliding-window caches hold window + n_ubatch cells; with the
+    model's file here, the bytes the profile's CPU would run through tinyBLAS at B >= 2 (used only where a local
+    ladder calibration fitted that pass)."""
+    features = memory.CpuFeatures.guess(profile.cpu.model)
+    return replace(ModelShape.of(model, a.type_k, a.type_v), swa_slack=a.n_ubatch,
+                   tinyblas_bytes=float(memory.tinyblas_bytes(model, features)))
 
 
 def _context(model: ModelFile, scenario: Scenario) -> int:
@@ -395,7 +399,7 @@ def estimate_one(
 ) -> Estimate:
     """The estimate for one (scenario, profile) pair; see ``estimate`` for the list form."""
     a = assumptions
-    shape = _shape(model, a)
+    shape = _shape(model, a, profile)
     ctx_seq = _context(model, scenario)
     base = _base_fields(model, model_source, scenario, profile_key, profile)
     candidates, failure = _candidates(model, profile, ctx_seq, _parallel_levels(scenario, a), a)
@@ -495,7 +499,7 @@ def concurrency_curve(
     key = profile_key or _slug(profile.name)
     target = Target.of(profile, calibration, public if public is not None else public_model(), a.min_relative_error)
     plan = estimate_one(mf, source, scenario, key, profile, a, target)
-    shape = _shape(mf, a)
+    shape = _shape(mf, a, profile)
     ctx_seq = _context(mf, scenario)
     ctx = min(scenario.mean_context(), ctx_seq)
     bs = list(levels) if levels else _parallel_levels(scenario, a.model_copy(update={"parallel": None}))

@@ -60,6 +60,14 @@ class Efficiency(Strict):
     eta_batch: float | None = Field(
         default=None, gt=0, description="batched-decode FLOP rate as a share of the effective prefill FLOP rate "
         "(None: the public batched factor of the backend, profiler.feasibility.batched)")
+    eta_batch_curve: list[tuple[int, float]] = Field(
+        default=[], description="a ladder's batched ratio at each parallel level it measured, (B, ratio); "
+        "between levels interpolated in log B, beyond them held (empty: eta_batch at every B)")
+    tinyblas_gbps: float | None = Field(
+        default=None, gt=0, description="rate of the extra pass a CPU step of two or more tokens makes over "
+        "weights llamafile's tinyBLAS takes (a ladder with such a rung; None: no such pass)")
+    tinyblas_token_gbps: float | None = Field(
+        default=None, gt=0, description="rate of that pass repeated per token after the first")
 
     @property
     def is_public(self) -> bool:

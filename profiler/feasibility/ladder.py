@@ -31,6 +31,8 @@ from profiler.feasibility.calibration import (
     Observation,
     calibration_dir,
     fit_device,
+    gbps,
+    host_shape,
     observations,
     record_backend,
     reference,
@@ -75,25 +77,25 @@ class Rung(Strict):
 # 1B, 1.5B, 3B and 8B dense, and Qwen3-30B-A3B's layer shape with 12 of its 48 layers (128 experts, 8 used)
 # and a 32k vocabulary (~4.2 GiB): spans 0.8-4.6 GiB of weights, all in Q4_K (K-quant) kernels. The MoE rung's
 # vocabulary is cut because with 12 layers its 151,936-token embedding and output matrices would be half of
-# the parameters a token uses (a fifth in the real 48-layer model), and the roofline charges the input
-# embedding (a row lookup) and, in prefill, the output layer (run for the last token only) as if multiplied;
-# at 32k they are a sixth, as in the dense rungs. Qwen2.5-0.5B is left out: its
-# n_embd (896) is not a multiple of 256, so "Q4_K_M" is mostly Q5_0/Q8_0 there (as in llama.cpp's own files),
-# other kernels than the rest of the ladder. Sized for 10 minutes on an idle 2-core machine with the files built
-# (see docs/validation-local.md for the measured duration).
+# the parameters a token uses (a fifth in the real 48-layer model); at 32k they are a sixth, as in the dense
+# rungs. Last, Qwen2.5-0.5B: its n_embd (896) is not a multiple of 256, so "Q4_K_M" is mostly Q5_0/Q8_0 there
+# (as in llama.cpp's own files), weights a CPU does not repack and runs through llamafile's tinyBLAS once a step
+# has two or more tokens; that rung's batched points fit the tinyBLAS pass (``calibration.fit_device``) and no
+# other term. Sized for about 6 minutes on an idle 2-core machine with the files built (docs/validation-local.md).
 DEFAULT_LADDER: tuple[Rung, ...] = (
     Rung(preset="llama-3.2-1b"), Rung(preset="qwen2.5-1.5b"), Rung(preset="llama-3.2-3b"),
     Rung(preset="llama-3.1-8b"), Rung(preset="qwen3-30b-a3b", n_layers=12, n_vocab=32768),
+    Rung(preset="qwen2.5-0.5b"),
 )
 QUICK_LADDER: tuple[Rung, ...] = (Rung(preset="llama-3.2-1b"), Rung(preset="qwen2.5-1.5b"),
                                   Rung(preset="qwen3-30b-a3b", n_layers=4, n_vocab=32768))
 # parallel 1 measures single-stream decode (prompt 64, 16 steps: the median step is robust) and prefill; the
 # batched levels decode 8 steps from 8-token prompts: enough for the batched compute rate, and their prefills
-# (8 x B tokens) add prefill points of other lengths at little cost. Not parallel 2 by default: on a CPU its step
-# switches kernels (one gemv pass per row; llamafile tinyBLAS for non-repacked tensors), which the step model does
-# not represent, and fitting it biased the single-stream fit (idle run: leave-one-size-out decode 21% with it,
-# 8% without; docs/performance-model.md, batched decode). `--parallel 1,2,4,16` measures it anyway.
-DEFAULT_PARALLEL: tuple[int, ...] = (1, 4, 16)
+# (8 x B tokens) add prefill points of other lengths at little cost. Every power of two to 16: on a CPU the
+# batched step switches kernels with B (one gemv pass per sequence below 4, the repacked gemm on whole groups of
+# 4 from there, tinyBLAS for tensors that are not repacked), so the batched ratio is fitted per level
+# (``calibration.fit_device``: a curve over B) after the single-stream terms, which these points do not move.
+DEFAULT_PARALLEL: tuple[int, ...] = (1, 2, 4, 8, 16)
 # Three repetitions per point: two idle runs 25 minutes apart with one repetition differed by 15-30% on the same
 # rung's single-stream decode (a shared VM); the fit takes each point's median step and fastest prefill.
 REPETITIONS = 3
@@ -282,7 +284,7 @@ def fit_records(records: list[tuple[str, RunRecord]]) -> tuple[Calibration, list
         raise ConfigError("ladder: nothing measured")
     data: list[tuple[str, ModelShape, int, Observation]] = []
     for label, rec in records:
-        shape = ModelShape.of(rec.model, rec.settings.type_k, rec.settings.type_v)
+        shape = host_shape(rec)
         data += [(label, shape, rec.settings.n_ubatch, o) for o in observations(rec)]
     decode = [d for d in data if d[3].kind == "decode"]
     if not decode:
@@ -304,6 +306,8 @@ def fit_records(records: list[tuple[str, RunRecord]]) -> tuple[Calibration, list
         reference_bandwidth_gbps=bw_ref, reference_tflops=f_ref, reference_source=ref_source,
         eta_bw=dev.bandwidth_bps / (bw_ref * 1e9) if bw_ref else None,
         eta_f=dev.flops / (f_ref * 1e12) if f_ref else None, eta_batch=eta_batch,
+        eta_batch_curve=list(dev.batch_curve),
+        tinyblas_gbps=gbps(dev.tinyblas_bps), tinyblas_token_gbps=gbps(dev.tinyblas_token_bps),
         points=[p.point for p in points], rel_rms=rms, n_decode=len(decode), n_prefill=len(prefill),
         notes=[f"ladder of {len(records)} synthetic models ({synth.SYNTH_LABEL})"],
         source="calibration:local-ladder", fingerprint=HostFingerprint.of(first.host),

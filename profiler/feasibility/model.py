@@ -64,6 +64,13 @@ class ModelShape:
     # cells past the window a sliding-window layer's cache holds and attention scans: llama.cpp sizes the SWA
     # cache n_swa + n_ubatch per sequence (src/llama-kv-cache-iswa.cpp) and masks, not skips, the extra cells
     swa_slack: int = 0
+    # an untied input embedding: one row looked up per token, neither streamed nor multiplied (0 for spec shapes,
+    # whose public fit absorbed it into the efficiencies)
+    lookup_params: float = 0.0
+    lookup_bytes: float = 0.0
+    # weight bytes a CPU runs through llamafile's tinyBLAS once a step has two or more tokens (gemv at one):
+    # ``memory.tinyblas_bytes`` for a file on a known host, else 0 (the term is then absent)
+    tinyblas_bytes: float = 0.0
 
     @classmethod
     def of(cls, model: ModelFile, type_k: str = "f16", type_v: str = "f16") -> ModelShape:
@@ -79,6 +86,7 @@ class ModelShape:
             n_experts=model.n_experts if moe else 0, n_experts_used=model.n_experts_used if moe else 0,
             quant=model.file_type,
             output_params=float(model.output_params),
+            lookup_params=float(model.lookup_params), lookup_bytes=float(model.lookup_bytes),
         )
 
     @property
@@ -89,20 +97,25 @@ class ModelShape:
     @property
     def flop_params(self) -> float:
         """Parameters whose weights a token multiplies: the active ones (all of them for a dense model)."""
-        return self.active_params if self.active_params is not None else self.params
+        return (self.active_params if self.active_params is not None else self.params) - self.lookup_params
+
+    @property
+    def streamed_bytes(self) -> float:
+        """Weight bytes a step streams at B = 1 for a dense model: all but the looked-up input embedding."""
+        return self.weight_bytes - self.lookup_bytes
 
     def read_fraction(self, batch: Num, spread: float = 1.0) -> Num:
         """Share of the weight bytes a decode step of ``batch`` sequences reads: 1 for a dense model; for a MoE
         model the shared bytes plus the expected distinct experts' (``expected_experts`` at ``spread``)."""
-        if not self.is_moe or not self.weight_bytes:
+        if not self.is_moe or not self.streamed_bytes:
             return 1.0 + 0.0 * batch  # type: ignore[return-value]
         touched = expected_experts(self.n_experts, self.n_experts_used, batch, spread) / self.n_experts
-        shared = self.weight_bytes - self.expert_bytes
-        return (shared + self.expert_bytes * touched) / self.weight_bytes  # type: ignore[no-any-return]
+        shared = self.streamed_bytes - self.expert_bytes
+        return (shared + self.expert_bytes * touched) / self.streamed_bytes  # type: ignore[no-any-return]
 
     def weights_read(self, batch: float = 1.0, spread: float = 1.0) -> float:
         """Weight bytes one decode step of ``batch`` sequences reads."""
-        return float(self.weight_bytes * self.read_fraction(batch, spread))
+        return float(self.streamed_bytes * self.read_fraction(batch, spread))
 
     def kv_read_bytes(self, ctx: Num) -> Num:
         """KV bytes one sequence reads per decode step at context ``ctx`` (sliding-window layers: at most their
@@ -124,11 +137,29 @@ class Device:
     # MoE routing concentration of batched decode, E_eff / E (1: uniform over all experts). A property of routers,
     # not of the processor, carried here with the other batched factors so every caller of t_decode_step gets it
     expert_spread: float = 1.0
+    # a locally measured curve of the batched FLOP rate (B, rate / ``flops``) at the parallel levels a ladder ran:
+    # a CPU build switches kernels with B (gemv per sequence below 4, repacked gemm from 4, docs/performance-model.md)
+    # so one ratio cannot follow it; empty: ``batch_flops`` at every B
+    batch_curve: tuple[tuple[int, float], ...] = ()
+    # a step of two or more tokens runs ``ModelShape.tinyblas_bytes`` through tinyBLAS: one extra pass over them at
+    # ``tinyblas_bps`` plus, per token after the first, another at ``tinyblas_token_bps`` (bytes/s; a ladder fit
+    # with such a rung; None: no such term)
+    tinyblas_bps: float | None = None
+    tinyblas_token_bps: float | None = None
 
     @property
     def decode_flops(self) -> float:
         """FLOP/s of the compute term of a decode step of several tokens."""
         return self.batch_flops if self.batch_flops else self.flops
+
+    def decode_flops_at(self, batch: float) -> float:
+        """FLOP/s of the compute term at ``batch`` sequences: the measured curve interpolated in log B (held at
+        its ends), else ``decode_flops``."""
+        if not self.batch_curve:
+            return self.decode_flops
+        levels = np.log([b for b, _ in self.batch_curve])
+        ratios = np.log([r for _, r in self.batch_curve])
+        return self.flops * float(np.exp(np.interp(np.log(max(batch, 1.0)), levels, ratios)))
 
 
 @dataclass(frozen=True)
@@ -143,18 +174,19 @@ class Part:
 
 def split(shape: ModelShape, gpu: Device | None, cpu: Device | None, n_gpu_layers: int) -> list[Part]:
     """Place ``n_gpu_layers`` repeating layers on the GPU (all of them plus the output layer when above
-    ``n_layers``), the rest on the CPU, as llama.cpp's ``-ngl`` does. FLOPs follow the bytes."""
+    ``n_layers``), the rest on the CPU, as llama.cpp's ``-ngl`` does. FLOPs follow the bytes. A part's bytes are
+    those a step streams (``ModelShape.streamed_bytes``: a looked-up input embedding is not)."""
     if gpu is None or n_gpu_layers <= 0:
         if cpu is None:
             raise ValueError("no processor to place the model on")
-        return [Part(cpu, shape.weight_bytes, 1.0, 1.0)]
+        return [Part(cpu, shape.streamed_bytes, 1.0, 1.0)]
     layers = min(n_gpu_layers, shape.n_layers)
     frac = layers / shape.n_layers
     if n_gpu_layers > shape.n_layers:
-        return [Part(gpu, shape.weight_bytes, 1.0, 1.0)]
+        return [Part(gpu, shape.streamed_bytes, 1.0, 1.0)]
     gpu_bytes = shape.repeating_bytes * frac
-    cpu_bytes = shape.weight_bytes - gpu_bytes
-    share = gpu_bytes / shape.weight_bytes if shape.weight_bytes else frac
+    cpu_bytes = shape.streamed_bytes - gpu_bytes
+    share = gpu_bytes / shape.streamed_bytes if shape.streamed_bytes else frac
     parts = [Part(gpu, gpu_bytes, frac, share)]
     if cpu is None:
         raise ValueError("partial offload needs a CPU device")
@@ -186,7 +218,10 @@ def t_decode_step(shape: ModelShape, parts: list[Part], batch: int, ctx: Num) ->
     model's parts read their shared bytes plus the experts the step touches (``ModelShape.read_fraction``).
     The first sequence costs the single-stream roofline ``max(M, C1)`` (so B = 1 is exactly the public
     single-sequence model); the other ``batch - 1`` tokens add compute at the batched-decode FLOP rate
-    (``Device.decode_flops``), combined with it by the overlap exponent."""
+    (``Device.decode_flops_at``), combined with it by the overlap exponent; a CPU adds its tinyBLAS pass over
+    ``tinyblas_bytes`` from two tokens on. A step is never charged more than its sequences one after another,
+    ``batch`` x the single step (a bound: measured CPUs do dip at B = 2 for tinyBLAS-heavy shapes,
+    docs/performance-model.md), so with a non-decreasing batched rate the aggregate never falls as B grows."""
     total = 0.0 * ctx
     kv = shape.kv_read_bytes(ctx)
     flop = 2.0 * shape.flop_params
@@ -194,8 +229,13 @@ def t_decode_step(shape: ModelShape, parts: list[Part], batch: int, ctx: Num) ->
         read = shape.read_fraction(float(batch), p.device.expert_spread)
         memory_s = (p.weight_bytes * read + batch * kv * p.kv_fraction) / p.device.bandwidth_bps
         single_s = flop * p.flop_fraction / p.device.flops
-        extra_s = (batch - 1) * flop * p.flop_fraction / p.device.decode_flops
+        extra_s = (batch - 1) * flop * p.flop_fraction / p.device.decode_flops_at(batch)
         total = total + p.device.t0_s + combine(memory_s, single_s, extra_s, p.device.overlap)
+        if batch > 1 and p.device.tinyblas_bps and shape.tinyblas_bytes:
+            per_token = (batch - 1) / p.device.tinyblas_token_bps if p.device.tinyblas_token_bps else 0.0
+            total = total + shape.tinyblas_bytes * p.flop_fraction * (1.0 / p.device.tinyblas_bps + per_token)
+    if batch > 1:  # never slower than the sequences one after another: aggregate(B) >= aggregate(1)
+        total = np.minimum(total, batch * t_decode_step(shape, parts, 1, ctx))
     return total
 
 

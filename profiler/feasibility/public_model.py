@@ -338,7 +338,7 @@ def predict_row(model: PublicModel, row: PublicResult) -> tuple[float | None, fl
         return None, None
     shape = row.shape()
     dev = model.device(facts, shape)
-    parts = [Part(dev, shape.weight_bytes, 1.0, 1.0)]
+    parts = [Part(dev, shape.streamed_bytes, 1.0, 1.0)]
     tg = pp = None
     if facts.bandwidth_gbps > 0:
         tg = 1.0 / float(t_decode_step(shape, parts, 1, (row.tg_tokens or 128) / 2))

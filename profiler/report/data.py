@@ -116,7 +116,7 @@ class ScenarioInfo(BaseModel):
 class ProfileInfo(BaseModel):
     """A hardware tier as the report names it, with its declared price, power and sources."""
 
-    key: str
+    key: str = Field(description="the profile's name in hardware_profiles/ (e.g. rtx-4090-desktop)")
     name: str
     tier: str
     price_usd: float = Field(description="the profile's declared purchase price")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from profiler.feasibility import Estimate
 from profiler.schema.base import Strict
 
@@ -13,11 +15,11 @@ class EstimateRates(Strict):
     """Decode per sequence with its band and source, and prefill: the figures a feasibility cell and a ladder rung's
     prediction on a tier both show."""
 
-    decode_tok_s: float | None = None
+    decode_tok_s: float | None = Field(default=None, description="one sequence's decode rate, tokens/s")
     decode_tok_s_low: float | None = None
     decode_tok_s_high: float | None = None
     prefill_tok_s: float | None = None
-    decode_source: str | None = None
+    decode_source: str | None = Field(default=None, description="e.g. predicted:roofline+calibration:local")
 
     @staticmethod
     def fields_of(e: Estimate) -> dict[str, Any]:
@@ -33,7 +35,7 @@ class EstimateOutcome(Strict):
     chosen)."""
 
     verdict: str | None = None
-    verdict_kind: str | None = None
+    verdict_kind: str | None = Field(default=None, description="feasible, needs_devices, too_slow, does_not_fit")
     wall_time_s: float | None = None
     wall_time_low_s: float | None = None
     wall_time_high_s: float | None = None

@@ -46,6 +46,10 @@ class ModelFile(Strict):
     # parameters of the output projection (``output.weight``, or ``token_embd.weight`` when the embeddings are tied):
     # a prefill computes it once per sequence (only the last prompt token's logits), not per prompt token
     output_params: int = 0
+    # an untied input embedding (``token_embd.weight`` beside an ``output.weight``): a decode step looks up one row
+    # per token, it does not stream or multiply the matrix (a tied one is read whole, as the output projection)
+    lookup_params: int = 0
+    lookup_bytes: int = 0
 
     @model_validator(mode="after")
     def _per_layer_lists(self) -> ModelFile:
