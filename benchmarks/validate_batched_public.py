@@ -70,7 +70,7 @@ def report(show_rows: bool = False) -> str:
                   lambda r: "own" if r.row.backend_key in model.ratio else "pooled (one-chip backend)")
     lomo = moe_leave_one_model_out(rows)
     out += ["", "MoE rows, routing spread fitted leave-one-MODEL-out (device factors still leave-one-device-out;",
-            "the spread's rows are the held-out chip's other MoE models: strict LODO cannot test it, see above)"]
+            "the spread's rows are the held-out chip's other MoE models, on any chip)"]
     out += _table("held-out MoE model", lomo, lambda r: r.row.model)
     out += [f"  {'all MoE rows':<42} {_stats(lomo)}"]
     mixed = [r for r in res if not r.row.is_moe] + lomo
@@ -101,9 +101,10 @@ model and its factors: docs/performance-model.md, *Batched decode*. Rows and sou
 out). Leave-one-device-out: every chip's rows are predicted from factors fitted on the other chips only; the
 single-sequence factors underneath (`public_model`) are fitted on llama-bench rows, none of which is from the
 same chips as the batched rows except as noted in that file. Errors are |predicted / measured - 1| of
-aggregate decode (S_TG) at B sequences. Targets (issue #15): median <= 10%, p90 <= 25%. Every public batched
-MoE row is from one chip (DGX Spark), so the MoE routing spread cannot be tested leave-one-device-out (that fold
-has no MoE rows and falls back to uniform routing); a second table checks it leave-one-MODEL-out.
+aggregate decode (S_TG) at B sequences. Targets (issue #15): median <= 10%, p90 <= 25%. The public batched MoE
+rows come from two chips (DGX Spark and, since issue #15's last pass, the M2 Ultra's llama.cpp benches table), so
+strict leave-one-device-out tests the MoE routing spread too (each chip's MoE rows with the spread fitted on the
+other's); a second table fits the spread leave-one-MODEL-out on the held-out chip's other MoE models.
 
 ```
 {body}

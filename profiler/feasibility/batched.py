@@ -248,9 +248,9 @@ def leave_one_device_out(rows: Sequence[BatchedRow], public: PublicModel | None 
 
 def moe_leave_one_model_out(rows: Sequence[BatchedRow], public: PublicModel | None = None) -> list[BatchedResidual]:
     """Each MoE row predicted with device factors fitted without its chip (as in ``leave_one_device_out``) and the
-    routing spread fitted on the MoE rows of the OTHER models only (with those device factors). The spread is a
-    property of routers, and every public batched MoE row is from one chip, so strict LODO cannot test it: for that
-    chip no other chip's rows hold a MoE model and the spread falls back to uniform (``DEFAULT_SPREAD``)."""
+    routing spread fitted on the MoE rows of the OTHER models only (with those device factors): the spread as a
+    property of routers. Strict LODO fits it on the other chips' MoE rows instead (DGX Spark's and the M2 Ultra's
+    disagree: it is partly a property of each backend's ``mul_mat_id`` kernels)."""
     pub = public or public_model()
     used = [_prepare(r, pub) for r in rows if r.used]
     out: list[BatchedResidual] = []

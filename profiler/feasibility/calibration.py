@@ -358,7 +358,11 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     # Two stages: t0, bandwidth and prefill compute from the single-stream decode and the prefill points; then
     # the batched ratio alone from the batched decode points. A joint fit let the batched points (whose CPU
     # kernels change with B, docs/performance-model.md) pull the single-stream terms off their own data.
-    single = [d for d in data if not _batched_decode(d[2])]
+    # The single-stream stage leaves out shapes whose weights are mostly in tinyBLAS types (Q5_0/Q8_0 fallbacks,
+    # other gemv kernels than the Q4_K the rest fit; they would pull t0, bandwidth and prefill off): their batched
+    # points fit the tinyBLAS pass only.
+    single = [d for d in data if not _batched_decode(d[2]) and not _uses_tinyblas(d[0])]
+    single = single or [d for d in data if not _batched_decode(d[2])]
     start = np.array([math.log(a0), math.log(f0), -2.0] + ([math.log(public_ratio)] if batched else []))
     x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), start[:3])
     x = nelder_mead(lambda v: loss(np.concatenate([v, start[3:]]), single), x, step=0.1)  # Nelder-Mead can stall
