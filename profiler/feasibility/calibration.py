@@ -22,6 +22,7 @@ from profiler.errors import ConfigError, RecordError
 from profiler.feasibility.batched import batched_factors
 from profiler.feasibility.efficiency import Efficiency
 from profiler.feasibility.model import Device, ModelShape, Part, t_decode_step, t_prefill
+from profiler.feasibility.public_model import moe_flop_share
 from profiler.files import cache_dir, write_atomic
 from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord, load_document
@@ -121,9 +122,9 @@ class Calibration(Strict):
         ratio = self.eta_batch if self.eta_batch is not None else batched_factors(self.backend).ratio
         device = fitted_device(self.bandwidth_eff_gbps * 1e9, self.flops_eff_tflops * 1e12, t0, ratio,
                                self.backend)
-        return replace(device, batch_curve=tuple((b, r) for b, r in self.eta_batch_curve),
-                       tinyblas_bps=bytes_per_s(self.tinyblas_gbps),
-                       tinyblas_token_bps=bytes_per_s(self.tinyblas_token_gbps))
+        return for_shape(replace(device, batch_curve=tuple((b, r) for b, r in self.eta_batch_curve),
+                                 tinyblas_bps=bytes_per_s(self.tinyblas_gbps),
+                                 tinyblas_token_bps=bytes_per_s(self.tinyblas_token_gbps)), shape)
 
     def rebased(self, profile: HardwareProfile) -> Calibration:
         """This fit with its efficiencies taken relative to ``profile``'s declared CPU bandwidth and TFLOPS, so
@@ -282,6 +283,12 @@ def gbps(bps: float | None) -> float | None:
     return bps / 1e9 if bps else None
 
 
+def for_shape(device: Device, shape: ModelShape) -> Device:
+    """A locally fitted device as it runs ``shape``: a mixture-of-experts model at the public MoE FLOP share
+    (``public_model.moe_flop_share``; one MoE rung cannot fit its own, nor be held out with it)."""
+    return device.with_flop_share(moe_flop_share()) if shape.is_moe else device
+
+
 def host_shape(record: RunRecord) -> ModelShape:
     """The record's model as the roofline sees it on the host that measured it: its KV cache types, and the
     weight bytes that host's CPU runs through tinyBLAS once a step has two or more tokens (``memory``)."""
@@ -347,7 +354,7 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
         return fitted_device(math.exp(x[0]), math.exp(x[1]), t0_cap / (1.0 + math.exp(-x[2])), ratio, backend)
 
     def seconds(s: ModelShape, dev: Device, o: Observation, ub: int) -> float:
-        return predict_seconds(s, replace(dev, t0_s=dev.t0_s * layers[id(s)]), o, ub)
+        return predict_seconds(s, for_shape(replace(dev, t0_s=dev.t0_s * layers[id(s)]), s), o, ub)
 
     def loss(x: np.ndarray, rows: list[tuple[ModelShape, int, Observation]]) -> float:
         dev = device(x)

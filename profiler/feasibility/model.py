@@ -21,7 +21,7 @@ calibration. It must not choose configurations, read files or know about campaig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -151,6 +151,11 @@ class Device:
     def decode_flops(self) -> float:
         """FLOP/s of the compute term of a decode step of several tokens."""
         return self.batch_flops if self.batch_flops else self.flops
+
+    def with_flop_share(self, share: float) -> Device:
+        """This device with its FLOP rates (single, batched; a curve is relative to ``flops``) scaled by ``share``."""
+        return replace(self, flops=self.flops * share,
+                       batch_flops=self.batch_flops * share if self.batch_flops else None)
 
     def decode_flops_at(self, batch: float) -> float:
         """FLOP/s of the compute term at ``batch`` sequences: the measured curve interpolated in log B (held at

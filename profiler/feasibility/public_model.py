@@ -715,3 +715,10 @@ def _cached_model(path: Path) -> PublicModel:
 def public_model(path: Path = PUBLIC_CSV) -> PublicModel:
     """The model fitted to the public results file (cached per process and on disk by the file's hash)."""
     return _cached_model(Path(path))
+
+
+def moe_flop_share() -> float:
+    """A mixture-of-experts model's FLOP rate as a share of a dense model's on the same device (its indexed
+    ``mul_mat_id`` matmuls over small per-expert matrices), fitted on the public prefill rows; a local
+    calibration, fitted on dense and MoE rungs alike, applies it too."""
+    return math.exp(public_model().prefill.moe)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from profiler.feasibility.batched import batched_factors
-from profiler.feasibility.calibration import Calibration, bytes_per_s, calibration_for
+from profiler.feasibility.calibration import Calibration, bytes_per_s, calibration_for, for_shape
 from profiler.feasibility.efficiency import Efficiency, public_summary
 from profiler.feasibility.model import Device, ModelShape, Part, split
 from profiler.feasibility.placement import Candidate
@@ -67,12 +67,11 @@ class Processor:
         if self.eff.is_public or self.eff.eta_bw is None:
             return self.public.device(self.facts, shape, self.name)
         bw = self.facts.bandwidth_gbps * 1e9 * self.eff.eta_bw
-        if self.facts.fp16_tflops and self.eff.eta_f:
-            flops = self.facts.fp16_tflops * 1e12 * self.eff.eta_f
-        else:  # no declared FLOPS to scale: the public model's prefill rule
-            flops = self.public.flops(self.facts, shape)
         t0 = self.eff.tau_layer_s * shape.n_layers if self.eff.tau_layer_s else self.eff.t0_s  # ladder: per layer
-        return Device(self.name, bw, flops, t0)
+        if self.facts.fp16_tflops and self.eff.eta_f:  # a fit on dense and MoE alike: MoE at the public share
+            return for_shape(Device(self.name, bw, self.facts.fp16_tflops * 1e12 * self.eff.eta_f, t0), shape)
+        # no declared FLOPS to scale: the public model's prefill rule (its MoE factor included)
+        return Device(self.name, bw, self.public.flops(self.facts, shape), t0)
 
     @property
     def prefill_source(self) -> str:
