@@ -334,7 +334,8 @@ def fit_device(data: list[tuple[ModelShape, int, Observation]], a0: float, f0: f
     batched-decode compute ratio ``eta_batch`` (``Efficiency.eta_batch``) to (shape, n_ubatch, observation)
     triples, minimising squared log errors from the starting bandwidth ``a0`` (bytes/s) and compute ``f0``.
 
-    Returns the fitted device, the points with their residuals (in ``data``'s order), the relative RMS error and
+    Returns the fitted device (with the per-level batched curve and the tinyBLAS rates when the points allow
+    them, ``_fit_batched``), the points with their residuals (in ``data``'s order), the relative RMS error and
     the fitted ``eta_batch`` (None when no point had parallel > 1: the public ratio is used and kept).
     ``per_layer`` (several sizes): ``t0`` is a time per layer (``Efficiency.tau_layer_s``), the returned
     device's ``t0_s`` is that time, and each shape's step pays it times its layers.
@@ -449,9 +450,8 @@ def _batch_curve(rows: Rows, loss: Callable[[np.ndarray, Rows], float],
     return tuple(curve)
 
 
-def _level_ratio(rows: list[tuple[ModelShape, int, Observation]],
-                 loss: Callable[[np.ndarray, list[tuple[ModelShape, int, Observation]]], float],
-                 start: np.ndarray) -> float:
+def _level_ratio(rows: Rows, loss: Callable[[np.ndarray, Rows], float], start: np.ndarray) -> float:
+    """The batched ratio that fits ``rows`` best (``loss`` of its log), within ``ETA_BATCH_RANGE``."""
     return _eta_batch(np.concatenate([np.zeros(3), nelder_mead(lambda v: loss(v, rows), start)]))
 
 
