@@ -39,7 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,8 @@ from profiler.engine.selfcheck import settings_for_host
 from profiler.engine.worker import WorkerEngine, kill_with_parent, open_engine
 from profiler.errors import HfpError
 from profiler.feasibility import ladder
-from profiler.feasibility.calibration import Calibration
-from profiler.feasibility.model import ModelShape, Part, batched_decode_tok_s
+from profiler.feasibility.calibration import Calibration, cpu_shape
+from profiler.feasibility.model import Part, batched_decode_tok_s
 from profiler.models import inspect
 from profiler.record import RunRecord, Settings, WorkloadPoint
 from profiler.schema.host import HostProfile
@@ -179,8 +179,7 @@ def predict(model: ModelFile, settings: Settings, cal: Calibration, batch: int, 
     ``hfp estimate`` builds it (``Calibration.device_for``: t0 per layer, the batched ratio per level, the
     tinyBLAS pass over the weights this host's CPU runs through it, ``memory.tinyblas_bytes``)."""
     features = memory.host_cpu_features(llama_backends().system_info, settings.extra_bufts)
-    shape = replace(ModelShape.of(model, settings.type_k, settings.type_v),
-                    tinyblas_bytes=float(memory.tinyblas_bytes(model, features)))
+    shape = cpu_shape(model, settings.type_k, settings.type_v, features)
     parts = [Part(cal.device_for(shape), shape.streamed_bytes, 1.0, 1.0)]
     return batched_decode_tok_s(shape, parts, batch, pp + tg / 2)
 

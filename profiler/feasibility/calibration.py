@@ -28,6 +28,7 @@ from profiler.profiles import HardwareProfile
 from profiler.record import RunRecord, load_document
 from profiler.schema.base import Strict
 from profiler.schema.host import HostProfile
+from profiler.schema.model import ModelFile
 from profiler.telemetry import nvml
 
 CALIBRATION_SCHEMA_VERSION = 1
@@ -122,9 +123,7 @@ class Calibration(Strict):
         ratio = self.eta_batch if self.eta_batch is not None else batched_factors(self.backend).ratio
         device = fitted_device(self.bandwidth_eff_gbps * 1e9, self.flops_eff_tflops * 1e12, t0, ratio,
                                self.backend)
-        return for_shape(replace(device, batch_curve=tuple((b, r) for b, r in self.eta_batch_curve),
-                                 tinyblas_bps=bytes_per_s(self.tinyblas_gbps),
-                                 tinyblas_token_bps=bytes_per_s(self.tinyblas_token_gbps)), shape)
+        return for_shape(with_local_batched(device, self), shape)
 
     def rebased(self, profile: HardwareProfile) -> Calibration:
         """This fit with its efficiencies taken relative to ``profile``'s declared CPU bandwidth and TFLOPS, so
@@ -289,12 +288,23 @@ def for_shape(device: Device, shape: ModelShape) -> Device:
     return device.with_flop_share(moe_flop_share()) if shape.is_moe else device
 
 
+def with_local_batched(device: Device, fit: Calibration | Efficiency) -> Device:
+    """``device`` with a local fit's batched curve and tinyBLAS rates (GB/s in the fit, bytes/s on the device)."""
+    return replace(device, batch_curve=tuple((b, r) for b, r in fit.eta_batch_curve),
+                   tinyblas_bps=bytes_per_s(fit.tinyblas_gbps), tinyblas_token_bps=bytes_per_s(fit.tinyblas_token_gbps))
+
+
+def cpu_shape(model: ModelFile, type_k: str, type_v: str, features: memory.CpuFeatures | None) -> ModelShape:
+    """The model's roofline shape at these KV cache types, with the weight bytes a CPU with ``features`` runs
+    through tinyBLAS once a step has two or more tokens (``memory.tinyblas_bytes``; 0 without the file)."""
+    return replace(ModelShape.of(model, type_k, type_v), tinyblas_bytes=float(memory.tinyblas_bytes(model, features)))
+
+
 def host_shape(record: RunRecord) -> ModelShape:
-    """The record's model as the roofline sees it on the host that measured it: its KV cache types, and the
-    weight bytes that host's CPU runs through tinyBLAS once a step has two or more tokens (``memory``)."""
+    """The record's model as the roofline sees it on the host that measured it (``cpu_shape`` with the features
+    of that host's llama.cpp build)."""
     features = memory.host_cpu_features(record.host.backends.system_info, record.settings.extra_bufts)
-    shape = ModelShape.of(record.model, record.settings.type_k, record.settings.type_v)
-    return replace(shape, tinyblas_bytes=float(memory.tinyblas_bytes(record.model, features)))
+    return cpu_shape(record.model, record.settings.type_k, record.settings.type_v, features)
 
 
 def predict_seconds(shape: ModelShape, device: Device, o: Observation, n_ubatch: int) -> float:

@@ -23,7 +23,7 @@ from profiler import profiles as profiles_mod
 from profiler import scenarios as scenarios_mod
 from profiler.errors import HfpError
 from profiler.feasibility.assumptions import Assumptions
-from profiler.feasibility.calibration import Calibration, fit
+from profiler.feasibility.calibration import Calibration, cpu_shape, fit
 from profiler.feasibility.model import ModelShape, Part, batched_decode_tok_s, t_decode_step, t_prefill
 from profiler.feasibility.placement import GB, Candidate, best_placement, limits
 from profiler.feasibility.public_model import PublicModel, public_model
@@ -253,9 +253,8 @@ def _shape(model: ModelFile, a: Assumptions, profile: HardwareProfile) -> ModelS
     """The roofline shape at the assumed KV types; sliding-window caches hold window + n_ubatch cells; with the
     model's file here, the bytes the profile's CPU would run through tinyBLAS at B >= 2 (used only where a local
     ladder calibration fitted that pass)."""
-    features = memory.CpuFeatures.guess(profile.cpu.model)
-    return replace(ModelShape.of(model, a.type_k, a.type_v), swa_slack=a.n_ubatch,
-                   tinyblas_bytes=float(memory.tinyblas_bytes(model, features)))
+    shape = cpu_shape(model, a.type_k, a.type_v, memory.CpuFeatures.guess(profile.cpu.model))
+    return replace(shape, swa_slack=a.n_ubatch)
 
 
 def _context(model: ModelFile, scenario: Scenario) -> int:

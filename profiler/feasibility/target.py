@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from profiler.feasibility.batched import batched_factors
-from profiler.feasibility.calibration import Calibration, bytes_per_s, calibration_for, for_shape
+from profiler.feasibility.calibration import Calibration, calibration_for, for_shape, with_local_batched
 from profiler.feasibility.efficiency import Efficiency, public_summary
 from profiler.feasibility.model import Device, ModelShape, Part, split
 from profiler.feasibility.placement import Candidate
@@ -58,10 +58,8 @@ class Processor:
         factors = batched_factors(self.facts.backend)
         ratio = self.eff.eta_batch or factors.ratio
         base = self._single(shape)
-        return replace(base, batch_flops=base.flops * ratio, overlap=factors.overlap, expert_spread=factors.spread,
-                       batch_curve=tuple((b, r) for b, r in self.eff.eta_batch_curve),
-                       tinyblas_bps=bytes_per_s(self.eff.tinyblas_gbps),
-                       tinyblas_token_bps=bytes_per_s(self.eff.tinyblas_token_gbps))
+        return with_local_batched(replace(base, batch_flops=base.flops * ratio, overlap=factors.overlap,
+                                          expert_spread=factors.spread), self.eff)
 
     def _single(self, shape: ModelShape) -> Device:
         if self.eff.is_public or self.eff.eta_bw is None:
