@@ -96,7 +96,7 @@ class Estimate(Strict):
     relative_error: float | None = Field(default=None, description="model's relative error (log sd) for decode")
     decode_tok_s_band: Band | None = None
     time_per_item_s_band: Band | None = None
-    wall_time_s_band: Band | None = None
+    wall_time_s_band: Band | None = Field(default=None, description="from items' token counts x calibration error")
     devices_needed_band: Band | None = None
     energy_kwh_band: Band | None = None
     # provenance

@@ -134,9 +134,9 @@ class PublicResult(PublishedRow):
     gpu_layers: int | None = None
     mem_gb: float | None = None
     pp_tokens: int | None = None
-    pp_tok_s: float | None = None
+    pp_tok_s: float | None = Field(default=None, description="llama-bench pp: prompt tokens/s at pp_tokens")
     tg_tokens: int | None = None
-    tg_tok_s: float | None = None
+    tg_tok_s: float | None = Field(default=None, description="llama-bench tg: decode tokens/s over tg_tokens")
     quality: str = "primary"
     source: str
 

@@ -173,9 +173,9 @@ class Answer(EstimateOutcome):
     scenario: str
     title: str
     capable: CapableModel | None
-    tier: str | None = None
+    tier: str | None = Field(default=None, description="the cheapest tier that meets the deadline")
     tier_name: str | None = None
-    price_usd: float | None = None
+    price_usd: float | None = Field(default=None, description="one device of that tier")
     band_level: float | None = None
     energy_kwh_low: float | None = None
     energy_kwh_high: float | None = None
@@ -207,7 +207,7 @@ class TrendLevel(BaseModel):
     latest_model: str | None = None
     latest_params: float | None = None
     next_year_date: str | None = None
-    next_year_params: float | None = None
+    next_year_params: float | None = Field(default=None, description="latest_params x the pooled yearly factor")
     next_year_low: float | None = None
     next_year_high: float | None = None
 

@@ -36,12 +36,12 @@ class EstimateOutcome(Strict):
 
     verdict: str | None = None
     verdict_kind: str | None = Field(default=None, description="feasible, needs_devices, too_slow, does_not_fit")
-    wall_time_s: float | None = None
+    wall_time_s: float | None = Field(default=None, description="the whole campaign on one device")
     wall_time_low_s: float | None = None
     wall_time_high_s: float | None = None
     devices_needed: int | None = None
     energy_kwh: float | None = None
-    electricity_usd: float | None = None
+    electricity_usd: float | None = Field(default=None, description="energy_kwh x assumptions.electricity_usd_per_kwh")
     hardware_usd: float | None = None
 
     @staticmethod
