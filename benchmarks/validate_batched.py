@@ -22,7 +22,7 @@ compares like with like there, and the final figures need an idle machine.
 
 Usage (build the bench first: ``make batched-bench``, minutes on 2 cores):
   .venv/bin/python benchmarks/validate_batched.py --quick     # 0.5B shape, B = 1, 4 (about a minute idle)
-  .venv/bin/python benchmarks/validate_batched.py             # 5 shapes, B = 1..16 (32 for two), ~10 min idle
+  .venv/bin/python benchmarks/validate_batched.py             # 5 shapes, B = 1..16 (32 for two), ~30 min idle
   .venv/bin/python benchmarks/validate_batched.py --write --note "idle machine"   # docs/validation-batched-local.md
   .venv/bin/python benchmarks/validate_batched.py --markdown out.md --json out.json
   .venv/bin/python benchmarks/validate_batched.py --from-json out.json --ladder <id>.ladder.json   # re-predict
@@ -359,8 +359,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--shapes", help=f"ladder rungs, e.g. qwen2.5-0.5b,qwen3-30b-a3b/4l [default: {FULL_SHAPES}]")
     ap.add_argument("--parallel", help="B values [default: 1,2,4,8,16, and 32 for the 0.5B and MoE shapes]")
     ap.add_argument("--prompt-tokens", type=int, default=32)
-    ap.add_argument("--output-tokens", type=int, default=None, help="per sequence [default: 16]")
-    ap.add_argument("--repetitions", type=int, default=None, help="per side and B [default: 2]")
+    ap.add_argument("--output-tokens", type=int, default=None, help="per sequence [default: 48; --quick 16]")
+    ap.add_argument("--repetitions", type=int, default=None, help="per side and B [default: 3; --quick 2]")
     ap.add_argument("--threads", type=int, default=None, help="[default: physical cores, as hfp run]")
     ap.add_argument("--flash-attn", default="auto", choices=["auto", "on", "off"])
     ap.add_argument("--n-batch", type=int, default=512)
@@ -380,8 +380,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.parallel = [int(b) for b in parallel.split(",")] if parallel else None
     except ValueError:
         ap.error(f"--parallel: {parallel!r} is not a list of integers like 1,4,16")
-    args.output_tokens = args.output_tokens or 16
-    args.repetitions = args.repetitions or 2
+    # the full run decodes 48 tokens, 3 repetitions a side: with 16 and 2, one slow step of a shared VM moved a
+    # cell's harness/bench ratio by 10-20% (docs/validation-batched-local.md)
+    args.output_tokens = args.output_tokens or (16 if args.quick else 48)
+    args.repetitions = args.repetitions or (2 if args.quick else 3)
     args.threads = args.threads or runner.default_settings().threads
     if args.output_tokens < 2:
         ap.error("--output-tokens must be at least 2 (the first token comes from the prefill)")

@@ -317,7 +317,10 @@ def predict_seconds(shape: ModelShape, device: Device, o: Observation, n_ubatch:
 
 def fitted_device(bandwidth_bps: float, flops: float, t0_s: float, eta_batch: float, backend: str) -> Device:
     """The device a calibration describes, built as ``target.Processor.device`` builds it for the same host: the
-    batched-decode FLOP rate is ``eta_batch`` times the prefill rate, with the backend's public overlap."""
+    batched-decode FLOP rate is ``eta_batch`` times the prefill rate, with the backend's public overlap. Its MoE
+    routing stays uniform (spread 1): a ladder's synthetic router has random weights, and fitting its rung with
+    the public spread (real routers, which ``hfp estimate`` applies to real models) made leave-one-size-out
+    batched decode worse (10% -> 11-12%, docs/performance-model.md)."""
     return Device("fit", bandwidth_bps=bandwidth_bps, flops=flops, t0_s=t0_s, batch_flops=eta_batch * flops,
                   overlap=batched_factors(backend).overlap)
 
