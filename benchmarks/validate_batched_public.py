@@ -10,7 +10,8 @@ Metal build whose B = 2 is slower than B = 1, CPU-offloaded experts, B = 1-only 
 are used (each sequence still reads the shared prompt's KV while decoding) and reported apart, as are fork
 (ik_llama.cpp) and partial-table rows (quality ``secondary``). Prints median / 90th percentile absolute error of
 aggregate decode, overall, per backend, dense / MoE, mainline / fork, and per held-out chip; then the MoE rows with
-the routing spread fitted leave-one-MODEL-out (``batched.moe_leave_one_model_out``); then the fitted factors.
+the routing spread fitted leave-one-MODEL-out within the row's backend (``batched.moe_leave_one_model_out``;
+and, for comparison, on any chip); then the fitted factors.
 Targets (issue #15): median <= 10%, p90 <= 25% on held-out devices. No timing; a few seconds.
 
 Usage: .venv/bin/python benchmarks/validate_batched_public.py [--rows] [--write]
@@ -70,19 +71,25 @@ def report(show_rows: bool = False) -> str:
                   lambda r: "own" if r.row.backend_key in model.ratio else "pooled (one-chip backend)")
     lomo = moe_leave_one_model_out(rows)
     out += ["", "MoE rows, routing spread fitted leave-one-MODEL-out (device factors still leave-one-device-out;",
-            "the spread's rows are the held-out chip's other MoE models, on any chip)"]
+            "the spread's rows are the other MoE models on the held-out row's backend, as the full fit's",
+            "per-backend spread)"]
     out += _table("held-out MoE model", lomo, lambda r: r.row.model)
+    out += _table("held-out chip", lomo, lambda r: r.row.device_key)
     out += [f"  {'all MoE rows':<42} {_stats(lomo)}"]
+    anychip = moe_leave_one_model_out(rows, same_backend=False)
+    out += [f"  {'all MoE rows, spread from any chip':<42} {_stats(anychip)}"]
     mixed = [r for r in res if not r.row.is_moe] + lomo
     out += ["", "all used rows, MoE rows with the leave-one-model-out spread (dense rows as above)"]
-    out += [f"  {'overall':<42} {_stats(mixed)}"]
+    out += [f"  {'overall':<42} {_stats(mixed)}",
+            f"  {'primary rows':<42} {_stats([r for r in mixed if r.row.quality == 'primary'])}"]
     out += _table("per backend", mixed, lambda r: r.row.backend_key)
     out += [f"  {'dgx spark':<42} {_stats([r for r in mixed if r.row.device_key == 'dgx spark'])}"]
     if not any(r.row.is_moe for r in res):
         out.append("  (no usable public MoE batched rows: the only ones are B = 1-only or CPU-offloaded experts)")
     out += ["", f"fitted (all used rows): overlap p = {model.overlap:g}, pooled ratio F_batch/F_prefill = "
             f"{model.ratio_pooled:.3f}, MoE routing spread E_eff/E = {model.spread:g}, "
-            f"pooled sigma {model.sigma_pooled:.2f}"]
+            f"pooled sigma {model.sigma_pooled:.2f}; per-backend spread "
+            + ", ".join(f"{b} {s:g}" for b, s in sorted(model.spreads.items()))]
     out += [f"  {b:<8} ratio {model.ratio[b]:.3f}  sigma {model.sigma.get(b, model.sigma_pooled):.2f}  "
             f"rows {model.n_rows[b]}" for b in sorted(model.ratio)]
     if show_rows:
@@ -104,7 +111,8 @@ same chips as the batched rows except as noted in that file. Errors are |predict
 aggregate decode (S_TG) at B sequences. Targets (issue #15): median <= 10%, p90 <= 25%. The public batched MoE
 rows come from two chips (DGX Spark and, since issue #15's last pass, the M2 Ultra's llama.cpp benches table), so
 strict leave-one-device-out tests the MoE routing spread too (each chip's MoE rows with the spread fitted on the
-other's); a second table fits the spread leave-one-MODEL-out on the held-out chip's other MoE models.
+other's, whose backend reads experts differently); a second table fits the spread leave-one-MODEL-out on the
+other MoE models of the row's backend, as the full fit does per backend (docs/performance-model.md).
 
 ```
 {body}

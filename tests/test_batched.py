@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from profiler import profiles, scenarios
 from profiler.cli import cli
 from profiler.feasibility import Assumptions, ModelSpec, concurrency_curve
-from profiler.feasibility.batched import batched_model, leave_one_device_out, load_batched
+from profiler.feasibility.batched import batched_model, leave_one_device_out, load_batched, moe_leave_one_model_out
 from profiler.feasibility.calibration import Observation, fit_device
 from profiler.feasibility.model import (
     Device,
@@ -146,6 +146,19 @@ def test_batched_fit_gives_positive_factors_and_lodo_predicts_every_used_row() -
     residuals = leave_one_device_out(rows)
     assert len(residuals) == sum(r.used for r in rows)
     assert all(r.predicted > 0 for r in residuals)
+
+
+def test_a_backend_with_public_moe_rows_gets_its_own_routing_spread_and_the_others_the_pooled_one() -> None:
+    model = batched_model()
+    moe_backends = {r.backend_key for r in load_batched() if r.used and r.is_moe}
+    assert set(model.spreads) == moe_backends
+    for backend in moe_backends:
+        assert model.factors(backend).spread == model.spreads[backend]
+    assert model.factors("no-such-backend").spread == model.spread
+    # and each backend's spread is the best fit on its own MoE rows: leave-one-model-out within the backend
+    # predicts every MoE row
+    moe = moe_leave_one_model_out(load_batched())
+    assert len(moe) == sum(r.used and r.is_moe for r in load_batched()) and all(r.predicted > 0 for r in moe)
 
 
 def test_concurrency_curve_marks_the_planned_parallel_count() -> None:

@@ -17,8 +17,14 @@ step is exactly their roofline); this module adds three, fitted on the batched r
   for a backend with rows from ``MIN_CHIPS`` chips (the others get the pooled ratio);
 - ``overlap`` (pooled): the exponent ``p`` combining the first sequence's roofline time with the other sequences'
   compute (``1`` = they add, ``inf`` = max);
-- ``spread`` (pooled, MoE rows only): routing concentration, the effective share of a layer's experts batched
-  tokens pick from (``model.expected_experts``; 1 = uniform), fitted only where the training rows hold MoE models.
+- ``spread`` (MoE rows only): routing concentration, the effective share of a layer's experts batched tokens pick
+  from (``model.expected_experts``; 1 = uniform), fitted only where the training rows hold MoE models: pooled,
+  and per backend for every backend with MoE rows (``spreads``). It is partly the backend's: llama.cpp's
+  ``mul_mat_id`` kernels read each token's experts separately up to a batch size (mat-vec with ids) and each
+  distinct expert once above it, and that size is 32 tokens on Metal (``mul_mm_id`` from 32) but at most 8 on
+  CUDA (MMQ above ``get_mmvq_mmid_max_batch``); fitted within a backend on its other MoE models, the spread
+  predicts a held-out model better than fitted on every chip (``moe_leave_one_model_out``,
+  docs/validation-batched.md).
 
 Backends with rows from fewer than ``MIN_CHIPS`` chips (one Ascend, one Vega iGPU) get the pooled factors and the
 pooled LODO spread as their band, which is wide because it includes those chips' own held-out errors.
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,6 +137,7 @@ class BatchedModel:
     sigma_pooled: float
     n_rows: dict[str, int]
     spread: float = DEFAULT_SPREAD
+    spreads: dict[str, float] = field(default_factory=dict)  # per backend with public MoE rows
 
     def factors(self, backend: str) -> BatchedFactors:
         """The factors for ``backend`` (pooled where the public rows have none of it)."""
@@ -138,7 +145,7 @@ class BatchedModel:
         return BatchedFactors(
             backend, self.ratio.get(backend, self.ratio_pooled), self.overlap,
             self.sigma.get(backend, self.sigma_pooled), self.n_rows.get(backend, 0),
-            f"public-batched-{backend if mine else POOLED}", self.spread,
+            f"public-batched-{backend if mine else POOLED}", self.spreads.get(backend, self.spread),
         )
 
 
@@ -206,8 +213,8 @@ def fit(rows: Sequence[BatchedRow], public: PublicModel | None = None) -> Batche
 def _fit(used: Sequence[_Prepared]) -> BatchedModel:
     if not used:
         return BatchedModel({}, DEFAULT_BATCH_RATIO, OVERLAP_P, {}, 0.25, {})
-    spreads = SPREAD_GRID if any(x.row.is_moe for x in used) else (DEFAULT_SPREAD,)
-    fits = [(p, s, _best_ratio(used, p, None, s)) for p in OVERLAP_GRID for s in spreads]
+    grid = SPREAD_GRID if any(x.row.is_moe for x in used) else (DEFAULT_SPREAD,)
+    fits = [(p, s, _best_ratio(used, p, None, s)) for p in OVERLAP_GRID for s in grid]
     p, spread, pooled = min(fits, key=lambda f: _loss(used, f[2], f[0], f[1]))
     ratio: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -217,7 +224,15 @@ def _fit(used: Sequence[_Prepared]) -> BatchedModel:
             continue
         ratio[b] = _best_ratio(mine, p, pooled, spread)
         counts[b] = len(mine)
-    return BatchedModel(ratio, pooled, p, {}, 0.25, counts, spread)
+    spreads = {b: _best_spread([x for x in used if x.row.is_moe and x.row.backend_key == b],
+                               ratio.get(b, pooled), p)
+               for b in sorted({x.row.backend_key for x in used if x.row.is_moe})}
+    return BatchedModel(ratio, pooled, p, {}, 0.25, counts, spread, spreads)
+
+
+def _best_spread(moe: Sequence[_Prepared], ratio: float, p: float) -> float:
+    """The routing spread that fits ``moe`` (MoE rows) best at the given compute ratio and overlap."""
+    return min(SPREAD_GRID, key=lambda s: _loss(moe, ratio, p, s))
 
 
 @dataclass(frozen=True)
@@ -246,11 +261,13 @@ def leave_one_device_out(rows: Sequence[BatchedRow], public: PublicModel | None 
     return out
 
 
-def moe_leave_one_model_out(rows: Sequence[BatchedRow], public: PublicModel | None = None) -> list[BatchedResidual]:
+def moe_leave_one_model_out(rows: Sequence[BatchedRow], public: PublicModel | None = None,
+                            same_backend: bool = True) -> list[BatchedResidual]:
     """Each MoE row predicted with device factors fitted without its chip (as in ``leave_one_device_out``) and the
-    routing spread fitted on the MoE rows of the OTHER models only (with those device factors): the spread as a
-    property of routers. Strict LODO fits it on the other chips' MoE rows instead (DGX Spark's and the M2 Ultra's
-    disagree: it is partly a property of each backend's ``mul_mat_id`` kernels)."""
+    routing spread fitted on the OTHER MoE models only (with those device factors), on the same backend where it
+    has such rows (as the full fit's per-backend ``spreads``), else on any chip (``same_backend`` False: always
+    any chip). Strict LODO fits it on the other chips' MoE rows instead; with one chip per backend that tests the
+    pooled spread, which the two chips' kernels pull apart."""
     pub = public or public_model()
     used = [_prepare(r, pub) for r in rows if r.used]
     out: list[BatchedResidual] = []
@@ -259,7 +276,9 @@ def moe_leave_one_model_out(rows: Sequence[BatchedRow], public: PublicModel | No
         for x in (x for x in used if x.row.device_key == g and x.row.is_moe):
             f = model.factors(x.row.backend_key)
             others = [y for y in used if y.row.is_moe and y.row.model != x.row.model]
-            spread = min(SPREAD_GRID, key=lambda s: _loss(others, f.ratio, f.overlap, s)) if others else f.spread
+            mine = [y for y in others if y.row.backend_key == x.row.backend_key]
+            others = mine if mine and same_backend else others
+            spread = _best_spread(others, f.ratio, f.overlap) if others else f.spread
             out.append(BatchedResidual(x.row, float(_rates([x], f.ratio, f.overlap, spread)[0])))
     return out
 
