@@ -196,12 +196,15 @@ def _loss(prep: Sequence[_Prepared], ratio: float, p: float, spread: float = DEF
     return float(np.dot(w, np.square(err)))
 
 
-def _best_ratio(prep: Sequence[_Prepared], p: float, prior: float | None, spread: float = DEFAULT_SPREAD) -> float:
-    def cost(r: float) -> float:
-        penalty = 0.0 if prior is None else (math.log(r / prior) / PRIOR_SD) ** 2
-        return _loss(prep, r, p, spread) + penalty
+def _penalised_loss(prep: Sequence[_Prepared], ratio: float, p: float, prior: float | None,
+                    spread: float = DEFAULT_SPREAD) -> float:
+    """``_loss`` plus the ridge pull of ``ratio`` toward ``prior`` (none without one)."""
+    penalty = 0.0 if prior is None else (math.log(ratio / prior) / PRIOR_SD) ** 2
+    return _loss(prep, ratio, p, spread) + penalty
 
-    return float(min(RATIO_GRID, key=cost))
+
+def _best_ratio(prep: Sequence[_Prepared], p: float, prior: float | None, spread: float = DEFAULT_SPREAD) -> float:
+    return float(min(RATIO_GRID, key=lambda r: _penalised_loss(prep, r, p, prior, spread)))
 
 
 def fit(rows: Sequence[BatchedRow], public: PublicModel | None = None) -> BatchedModel:
@@ -218,15 +221,18 @@ def _fit(used: Sequence[_Prepared]) -> BatchedModel:
     p, spread, pooled = min(fits, key=lambda f: _loss(used, f[2], f[0], f[1]))
     ratio: dict[str, float] = {}
     counts: dict[str, int] = {}
+    spreads: dict[str, float] = {}
     for b in sorted({x.row.backend_key for x in used}):
         mine = [x for x in used if x.row.backend_key == b]
-        if len({x.row.device_key for x in mine}) < MIN_CHIPS:
-            continue
-        ratio[b] = _best_ratio(mine, p, pooled, spread)
-        counts[b] = len(mine)
-    spreads = {b: _best_spread([x for x in used if x.row.is_moe and x.row.backend_key == b],
-                               ratio.get(b, pooled), p)
-               for b in sorted({x.row.backend_key for x in used if x.row.is_moe})}
+        has_moe = any(x.row.is_moe for x in mine)
+        if len({x.row.device_key for x in mine}) >= MIN_CHIPS:  # own ratio, jointly with its own spread
+            ratio[b], s_b = min(((_best_ratio(mine, p, pooled, s), s) for s in (grid if has_moe else (spread,))),
+                                key=lambda f: _penalised_loss(mine, f[0], p, pooled, f[1]))
+            counts[b] = len(mine)
+            if has_moe:
+                spreads[b] = s_b
+        elif has_moe:  # one chip: the pooled ratio, and the spread its MoE rows fit with it
+            spreads[b] = _best_spread([x for x in mine if x.row.is_moe], pooled, p)
     return BatchedModel(ratio, pooled, p, {}, 0.25, counts, spread, spreads)
 
 
