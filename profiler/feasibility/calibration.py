@@ -320,7 +320,7 @@ def fitted_device(bandwidth_bps: float, flops: float, t0_s: float, eta_batch: fl
     batched-decode FLOP rate is ``eta_batch`` times the prefill rate, with the backend's public overlap. Its MoE
     routing stays uniform (spread 1): a ladder's synthetic router has random weights, and fitting its rung with
     the public spread (real routers, which ``hfp estimate`` applies to real models) made leave-one-size-out
-    batched decode worse (10% -> 11-12%, docs/performance-model.md)."""
+    batched decode no better (10% -> 11%, 10% -> 12%, 12% -> 11% on three ladders, docs/performance-model.md)."""
     return Device("fit", bandwidth_bps=bandwidth_bps, flops=flops, t0_s=t0_s, batch_flops=eta_batch * flops,
                   overlap=batched_factors(backend).overlap)
 
