@@ -28,12 +28,14 @@ def test_anonymous_part_agrees_with_smaps_rollup() -> None:
 @linux
 def test_heap_memory_is_anonymous_and_mapped_file_pages_are_not(tmp_path: Path) -> None:
     sensor = ProcessSensor()
+    path = tmp_path / "weights.bin"
+    with path.open("wb") as f:  # in 1 MiB pieces, before measuring: one freed 32 MiB bytes object can stay
+        for _ in range(32):  # resident in the heap (glibc's mmap threshold grows), which once read as anonymous
+            f.write(b"\1" * MiB)
     _, anon0 = sensor.memory()
     block = bytearray(64 * MiB)  # zero-filled by the allocator: touched, anonymous
     rss1, anon1 = sensor.memory()
     assert anon0 is not None and anon1 is not None and anon1 - anon0 >= 60 * MiB
-    path = tmp_path / "weights.bin"
-    path.write_bytes(b"\1" * (32 * MiB))
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         assert sum(m[i] for i in range(0, len(m), 4096)) == len(m) // 4096  # touch every page
         rss2, anon2 = sensor.memory()
