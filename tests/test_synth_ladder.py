@@ -42,9 +42,20 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> ladder.LadderResult:
         mp.setitem(synth.PRESETS, name, synth.Preset(shape=shape, source="test"))
     try:
         rungs = [ladder.Rung(preset=name) for name in TINY]
-        return ladder.run_ladder(rungs, _measure, prompt_tokens=16, output_tokens=4, parallel=(1, 2))
+        return ladder.run_ladder(rungs, _measure, prompt_tokens=16, output_tokens=4, parallel=(1, 2),
+                                 progress=PROGRESS.append)
     finally:
         mp.undo()
+
+
+PROGRESS: list[str] = []  # the ladder's progress lines, as `hfp calibrate --ladder` prints them
+
+
+def test_ladder_progress_says_whether_each_file_was_written_or_reused(result: ladder.LadderResult) -> None:
+    for rung in result.rungs:
+        assert f"preparing {rung.rung}" in PROGRESS and f"measuring {rung.rung}" in PROGRESS
+        said = [m for m in PROGRESS if m.endswith(Path(rung.file).name)]
+        assert len(said) == 1 and said[0].split()[0] in ("wrote", "reused")
 
 
 def test_ladder_fits_every_rung_and_reports_a_residual_per_point(result: ladder.LadderResult) -> None:

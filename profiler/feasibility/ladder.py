@@ -247,14 +247,15 @@ def run_ladder(rungs: list[Rung], measure: Measure, prompt_tokens: int = PROMPT_
     build_s = 0.0
     for r in rungs:
         if progress:
-            progress(f"writing {r.label}")
+            progress(f"preparing {r.label}")
         t_build = time.perf_counter()
         cut = r.n_layers or r.n_vocab
         built = synth.build(r.shape(), r.type, name=r.file_name, preset=None if cut else r.preset,
                             source=synth.PRESETS[r.preset].source)
         model = inspect(built.path, with_hash=False)
         build_s += time.perf_counter() - t_build
-        if progress:
+        if progress:  # say whether the file was written now or reused from the cache (its path, for the curious)
+            progress(f"{'reused' if built.reused else 'wrote'} {built.path}")
             progress(f"measuring {r.label}")
         t0 = time.perf_counter()
         record, path = measure(model, points)
