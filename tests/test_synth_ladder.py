@@ -35,6 +35,9 @@ def _measure(model: ModelFile, points: list[WorkloadPoint]) -> tuple[RunRecord, 
     return runner.measure(model, points, runner.default_settings(repetitions=1), options=options), None
 
 
+PROGRESS: list[str] = []  # the ladder's progress lines, as `hfp calibrate --ladder` prints them
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> ladder.LadderResult:
     mp = pytest.MonkeyPatch()
@@ -46,9 +49,6 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> ladder.LadderResult:
                                  progress=PROGRESS.append)
     finally:
         mp.undo()
-
-
-PROGRESS: list[str] = []  # the ladder's progress lines, as `hfp calibrate --ladder` prints them
 
 
 def test_ladder_progress_says_whether_each_file_was_written_or_reused(result: ladder.LadderResult) -> None:
